@@ -1,0 +1,27 @@
+"""Training: TrainState, the jitted data-parallel step, the fit loop, orbax checkpoints, runs."""
+
+from genjax_models.train.checkpoint import Checkpointer
+from genjax_models.train.config import TrainConfig, learning_rate_schedule, make_optimizer
+from genjax_models.train.fit import FitResult, fit, init_state
+from genjax_models.train.run import LoadedRun, load_run, resolve_config, train_and_evaluate
+from genjax_models.train.sharding import data_mesh
+from genjax_models.train.state import TrainState
+from genjax_models.train.step import make_train_step, make_update
+
+__all__ = [
+    "Checkpointer",
+    "FitResult",
+    "LoadedRun",
+    "TrainConfig",
+    "TrainState",
+    "data_mesh",
+    "fit",
+    "init_state",
+    "learning_rate_schedule",
+    "load_run",
+    "make_optimizer",
+    "make_train_step",
+    "make_update",
+    "resolve_config",
+    "train_and_evaluate",
+]

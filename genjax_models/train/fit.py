@@ -1,0 +1,166 @@
+"""One generic training loop for every model that implements the protocol."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+from tqdm.auto import tqdm
+
+from genjax_models.data.dataset import PreparedData
+from genjax_models.errors import NonFiniteLossError
+from genjax_models.model import GenerativeModel
+from genjax_models.train.checkpoint import Checkpointer
+from genjax_models.train.config import TrainConfig, learning_rate_schedule, make_optimizer
+from genjax_models.train.sharding import check_batch_divisible, data_mesh, replicate
+from genjax_models.train.state import TrainState
+from genjax_models.train.step import first_nonfinite, make_train_step, make_update
+from genjax_models.train.workdir import append_metrics, truncate_metrics
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+      state: the final :class:`TrainState` (replicated on the mesh).
+      history: the logged metric records, ``[{"step": ..., "loss": ..., ...}, ...]``,
+        including those of earlier runs in the same workdir.
+      resumed_from: the checkpoint step this run continued from, or ``None``.
+    """
+
+    state: TrainState
+    history: list[dict[str, Any]]
+    resumed_from: int | None
+
+
+def init_state(model: GenerativeModel, data: PreparedData, config: TrainConfig) -> TrainState:
+    """Initialise params and optimiser state from the run's seed (deterministic)."""
+    init_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+    example = data.train_transform(jax.numpy.asarray(data.train[: config.batch_size]), init_key)
+    params = model.init(init_key, example)
+    return TrainState.create(params, make_optimizer(config), use_ema=config.ema_decay > 0)
+
+
+def run_key(config: TrainConfig) -> jax.Array:
+    """The key every batch index and per-step key derives from (fixed for the run)."""
+    return jax.random.fold_in(jax.random.key(config.seed), 2)
+
+
+def fit(
+    model: GenerativeModel,
+    data: PreparedData,
+    config: TrainConfig,
+    workdir: str | None = None,
+    mesh: Mesh | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``model`` on ``data`` for ``config.steps`` optimiser steps.
+
+    The global batch is sharded over ``mesh`` (default: all local devices) and params are
+    replicated. With a ``workdir``, the run resumes from its latest checkpoint, appends
+    to ``metrics.jsonl`` every ``log_every`` steps, checkpoints every ``checkpoint_every``
+    steps and always at the end. A non-finite loss stops the run with
+    :class:`NonFiniteLossError` naming the step, and the bad state is never saved.
+
+    Args:
+      model: any :class:`GenerativeModel`.
+      data: prepared data (see :func:`genjax_models.data.prepare`).
+      config: the training hyper-parameters.
+      workdir: run directory for checkpoints and metrics, or ``None`` for an in-memory run.
+      mesh: device mesh with a ``"data"`` axis; default all local devices.
+      progress: show a tqdm bar with the loss and steps/s.
+
+    Returns:
+      A :class:`FitResult`.
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    check_batch_divisible(config.batch_size, mesh)
+    if config.batch_size > data.train.shape[0]:
+        from genjax_models.errors import ConfigError
+
+        raise ConfigError(
+            f"batch size {config.batch_size} exceeds the {data.train.shape[0]} training examples"
+        )
+    state = replicate(init_state(model, data, config), mesh)
+    train_array = replicate(jax.numpy.asarray(data.train), mesh)
+    key = run_key(config)
+    optimizer = make_optimizer(config)
+    schedule = learning_rate_schedule(config)
+    update = make_update(
+        model,
+        optimizer,
+        batch_size=config.batch_size,
+        train_transform=data.train_transform,
+        ema_decay=config.ema_decay,
+        mesh=mesh,
+    )
+
+    checkpointer = None
+    history: list[dict[str, Any]] = []
+    resumed_from = None
+    if workdir is not None:
+        os.makedirs(workdir, exist_ok=True)
+        checkpointer = Checkpointer(workdir, keep=config.keep_checkpoints)
+        latest = checkpointer.latest_step()
+        if latest is not None:
+            state = checkpointer.restore(state, latest)
+            resumed_from = latest
+        history = truncate_metrics(workdir, latest or 0)
+
+    start = int(jax.device_get(state.step))
+    compiled: dict[int, Any] = {}
+    preprocessing = ",".join(f"{k}={v}" for k, v in sorted(data.preprocessing.items()))
+    bar = tqdm(total=config.steps, initial=min(start, config.steps), disable=not progress, dynamic_ncols=True, unit="step")
+    step, last_saved = start, resumed_from
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        while step < config.steps:
+            num = _chunk_length(step, config)
+            if num not in compiled:
+                compiled[num] = make_train_step(update, num, mesh)
+            state, metrics = compiled[num](state, train_array, key)
+            losses = np.asarray(jax.device_get(metrics["loss"]))
+            bad = first_nonfinite(losses)
+            if bad is not None:
+                where = f"; the last good checkpoint (step {last_saved}) is kept in {workdir}" if workdir else ""
+                raise NonFiniteLossError(
+                    f"loss became {losses[bad]} at step {step + bad + 1}{where}. "
+                    "Lower train.lr, set train.grad_clip, or check the data for extreme values"
+                )
+            step += num
+            window_steps += num
+            bar.update(num)
+            bar.set_postfix(loss=f"{losses[-1]:.4g}")
+            if step % config.log_every == 0 or step == config.steps:
+                now = time.perf_counter()
+                record = {"step": step, **{k: float(np.asarray(v)[-1]) for k, v in metrics.items()}}
+                record["lr"] = float(schedule(step - 1))
+                record["steps_per_sec"] = window_steps / max(now - window_start, 1e-9)
+                record["preprocessing"] = preprocessing
+                window_start, window_steps = now, 0
+                history.append(record)
+                if workdir is not None:
+                    append_metrics(workdir, record)
+            if checkpointer is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+                checkpointer.save(state)
+                last_saved = step
+        if checkpointer is not None and last_saved != step:
+            checkpointer.save(state)  # always a checkpoint at the end, e.g. steps <= start
+    finally:
+        bar.close()
+        if checkpointer is not None:
+            checkpointer.close()
+    return FitResult(state=state, history=history, resumed_from=resumed_from)
+
+
+def _chunk_length(step: int, config: TrainConfig) -> int:
+    """Steps in the next jitted call: up to ``steps_per_call``, ending on log/save boundaries."""
+    to_log = config.log_every - step % config.log_every
+    to_save = config.checkpoint_every - step % config.checkpoint_every
+    return max(1, min(config.steps_per_call, to_log, to_save, config.steps - step))
