@@ -35,7 +35,8 @@ from genjax_models.train.workdir import claim_workdir, read_metrics, record_conf
 
 SECTIONS = ("model_config", "data_config", "train")
 SECTION_ALIASES = {"model": "model_config", "data": "data_config", "train": "train"}
-DATA_OPTIONS = {"binarize": "none", "dequantize": "none", "eval_seed": 0, "data_dir": None}
+# binarize=None means "the model's default for quantised data (e.g. dynamic for the VAE), else none".
+DATA_OPTIONS = {"binarize": None, "dequantize": "none", "eval_seed": 0, "data_dir": None}
 # Fields that may change when a run is continued in the same workdir.
 RESUMABLE_CHANGES = tuple(
     f"train.{name}"
@@ -160,6 +161,10 @@ def build(config: dict[str, Any]) -> tuple[GenerativeModel, PreparedData, TrainC
         raise ConfigError(f"unknown data option(s) {', '.join(bad)}; valid: {', '.join(sorted(DATA_OPTIONS))}")
     load_options = {"data_dir": data_config["data_dir"]} if data_config["data_dir"] else {}
     dataset = load_dataset(config["data"], **load_options)
+    if data_config["binarize"] is None:
+        defaults = getattr(model_class(config["model"]), "default_run", {}).get("quantised_data_config", {})
+        quantised = dataset.num_levels is not None and data_config["dequantize"] == "none"
+        data_config["binarize"] = defaults.get("binarize", "none") if quantised else "none"
     prepared = prepare(
         dataset,
         binarize=str(data_config["binarize"]),

@@ -1,0 +1,35 @@
+"""Latent-variable models: VAE, IWAE, their bounds and likelihoods, and the PPCA oracle."""
+
+from genjax_models.latent.bounds import (
+    gaussian_kl_standard,
+    importance_log_prob,
+    iwae_bound,
+    log_importance_weights,
+)
+from genjax_models.latent.iwae import IWAE
+from genjax_models.latent.likelihoods import (
+    bernoulli_log_likelihood,
+    discretized_logistic_log_likelihood,
+    gaussian_log_likelihood,
+)
+from genjax_models.latent.linear_gaussian import ppca_log_prob, ppca_posterior
+from genjax_models.latent.networks import Decoder, GaussianEncoder
+from genjax_models.latent.vae import ACTIVATIONS, LIKELIHOODS, VAE
+
+__all__ = [
+    "ACTIVATIONS",
+    "IWAE",
+    "LIKELIHOODS",
+    "VAE",
+    "Decoder",
+    "GaussianEncoder",
+    "bernoulli_log_likelihood",
+    "discretized_logistic_log_likelihood",
+    "gaussian_kl_standard",
+    "gaussian_log_likelihood",
+    "importance_log_prob",
+    "iwae_bound",
+    "log_importance_weights",
+    "ppca_log_prob",
+    "ppca_posterior",
+]
