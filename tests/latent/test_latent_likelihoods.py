@@ -13,6 +13,7 @@ from genjax_models.latent import (
     discretized_logistic_log_likelihood,
     gaussian_log_likelihood,
 )
+from tests.x64 import float64
 
 
 def test_bernoulli_matches_direct_formula() -> None:
@@ -72,7 +73,7 @@ def test_discretized_logistic_matches_cdf_differences() -> None:
     upper = np.where(levels == num_levels - 1, 1.0, special.expit((x + h - mean) / s))
     lower = np.where(levels == 0, 0.0, special.expit((x - h - mean) / s))
     expected = np.log(upper - lower).sum(-1)
-    with jax.enable_x64(True):
+    with float64():
         got = discretized_logistic_log_likelihood(
             jnp.asarray(x), jnp.asarray(mean), jnp.asarray(log_scale), num_levels
         )

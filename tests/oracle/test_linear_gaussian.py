@@ -26,6 +26,7 @@ from genjax_models.latent import (
     ppca_log_prob,
     ppca_posterior,
 )
+from tests.x64 import float64
 
 D, K, B = 6, 3, 8
 S = 0.5
@@ -33,7 +34,7 @@ S = 0.5
 
 @pytest.fixture(autouse=True)
 def _float64() -> Iterator[None]:
-    with jax.enable_x64(True):
+    with float64():
         yield
 
 
