@@ -8,7 +8,14 @@
   ``(key, step)``), :func:`iterate_batches` for evaluation.
 """
 
-from genjax_models.data.batching import batch_indices, get_batch, iterate_batches
+from genjax_models.data.batching import (
+    batch_indices,
+    batch_indices_from_orders,
+    epoch_orders,
+    epochs_spanned,
+    get_batch,
+    iterate_batches,
+)
 from genjax_models.data.dataset import Dataset, PreparedData
 from genjax_models.data.images import load_digits_dataset, load_mnist5k, stratified_split
 from genjax_models.data.local import load_local, load_npz, read_idx
@@ -36,6 +43,9 @@ __all__ = [
     "Dataset",
     "PreparedData",
     "batch_indices",
+    "batch_indices_from_orders",
+    "epoch_orders",
+    "epochs_spanned",
     "binarize_dynamic",
     "checkerboard_log_prob",
     "dequantize_uniform",

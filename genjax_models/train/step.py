@@ -10,7 +10,12 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from genjax_models.data.batching import batch_indices
+from genjax_models.data.batching import (
+    batch_indices,
+    batch_indices_from_orders,
+    epoch_orders,
+    epochs_spanned,
+)
 from genjax_models.model import GenerativeModel
 from genjax_models.train.sharding import batch_sharded, replicated
 from genjax_models.train.state import TrainState
@@ -40,11 +45,18 @@ def make_update(
     ``k_t = fold_in(step_base, t)``: a run resumed at step t draws exactly the numbers an
     uninterrupted run would. With a mesh the batch is constrained to be split over the
     ``"data"`` axis, so ``jit`` runs the loss data-parallel and all-reduces the gradients.
+
+    The returned function also takes ``orders=(first_epoch, epoch_orders)``, the data
+    orders precomputed by :func:`make_train_step` once per call (the same indices, without
+    a permutation sort every step), and carries ``update.batch_size``.
     """
 
-    def update(state: TrainState, data: jax.Array, seed_key: jax.Array):
+    def update(state: TrainState, data: jax.Array, seed_key: jax.Array, orders=None):
         data_key, step_base = step_keys(seed_key)
-        idx = batch_indices(data_key, state.step, data.shape[0], batch_size)
+        if orders is None:
+            idx = batch_indices(data_key, state.step, data.shape[0], batch_size)
+        else:
+            idx = batch_indices_from_orders(orders[1], orders[0], state.step, batch_size)
         step_key = jax.random.fold_in(step_base, state.step)
         transform_key, loss_key = jax.random.split(step_key)
         batch = train_transform(data[idx], transform_key)
@@ -62,6 +74,7 @@ def make_update(
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema)
         return new_state, metrics
 
+    update.batch_size = batch_size
     return update
 
 
@@ -77,9 +90,18 @@ def make_train_step(
     time does not grow with ``num_steps``.
     """
 
+    batch_size = getattr(update, "batch_size", None)
+
     def many(state: TrainState, data: jax.Array, seed_key: jax.Array):
+        orders = None
+        if batch_size is not None:  # the data orders of the epochs these steps span, once
+            num_examples = data.shape[0]
+            first_epoch = state.step // (num_examples // batch_size)
+            spanned = epochs_spanned(num_steps, num_examples, batch_size)
+            orders = (first_epoch, epoch_orders(step_keys(seed_key)[0], first_epoch, spanned, num_examples))
+
         def body(carry: TrainState, _: Any):
-            return update(carry, data, seed_key)
+            return update(carry, data, seed_key, orders)
 
         return jax.lax.scan(body, state, None, length=num_steps)
 

@@ -57,3 +57,22 @@ def test_iterate_batches_chunks_and_padding():
     np.testing.assert_array_equal(np.concatenate([c[v] for c, v in padded]), x)
     with pytest.raises(ConfigError):
         list(iterate_batches(x, 0))
+
+
+@pytest.mark.parametrize("num_examples,batch_size,num_steps", [(100, 7, 1), (100, 7, 20), (50, 50, 5), (1000, 128, 3), (64, 3, 40)])
+def test_precomputed_epoch_orders_give_identical_indices(num_examples, batch_size, num_steps):
+    from genjax_models.data import batch_indices_from_orders, epoch_orders, epochs_spanned
+
+    key = jax.random.key(11)
+    steps_per_epoch = num_examples // batch_size
+    for start in (0, 3, steps_per_epoch - 1, 5 * steps_per_epoch + 2):
+        steps = range(start, start + num_steps)
+        touched = {s // steps_per_epoch for s in steps}
+        spanned = epochs_spanned(num_steps, num_examples, batch_size)
+        assert len(touched) <= spanned <= len(touched) + 1
+        first = start // steps_per_epoch
+        orders = epoch_orders(key, first, spanned, num_examples)
+        for step in steps:
+            want = batch_indices(key, step, num_examples, batch_size)
+            got = batch_indices_from_orders(orders, first, step, batch_size)
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
