@@ -76,6 +76,17 @@ def model_fields(name: str) -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(cls) if f.init}
 
 
+def check_overrides(cls: type, overrides: dict[str, Any]) -> None:
+    """Raise a :class:`ConfigError` listing the valid fields if ``overrides`` has unknown ones."""
+    valid = {f.name for f in dataclasses.fields(cls) if f.init}
+    bad = sorted(set(overrides) - valid)
+    if bad:
+        raise ConfigError(
+            f"model {getattr(cls, 'name', cls.__name__)!r} has no hyper-parameter(s) {', '.join(bad)}; "
+            f"valid ones: {', '.join(sorted(valid))}"
+        )
+
+
 def get_model(name: str, data_spec: DataSpec | None = None, **overrides: Any) -> GenerativeModel:
     """Build model ``name`` for data described by ``data_spec``.
 
@@ -91,13 +102,7 @@ def get_model(name: str, data_spec: DataSpec | None = None, **overrides: Any) ->
       A frozen model object implementing :class:`GenerativeModel`.
     """
     cls = model_class(name)
-    valid = {f.name for f in dataclasses.fields(cls) if f.init}
-    bad = sorted(set(overrides) - valid)
-    if bad:
-        raise ConfigError(
-            f"model {name!r} has no hyper-parameter(s) {', '.join(bad)}; "
-            f"valid ones: {', '.join(sorted(valid))}"
-        )
+    check_overrides(cls, overrides)
     if data_spec is not None:
         return cls.from_spec(data_spec, **overrides)
     if "event_shape" not in overrides:

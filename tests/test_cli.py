@@ -166,3 +166,32 @@ def test_subprocess_error_has_exit_code_2_and_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "unknown model 'nosuchmodel'" in proc.stderr
+
+
+def test_config_file_then_flags_then_set(tmp_path, capsys):
+    """--config loads an experiments/configs file; flags and --set override it."""
+    config = os.path.join(os.path.dirname(__file__), "..", "experiments", "configs", "vae_digits.py")
+    workdir = tmp_path / "cfg"
+    argv = ["train", "vae", "--config", config, "--steps", "6", "--workdir", str(workdir), "--no-progress",
+            "--set", "train.log_every=3", "--set", "latent_dim=3", "--set", "model.hidden=(16,)"]
+    assert main(argv) == 0
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["data"] == "digits" and saved["data_config"]["binarize"] == "threshold(8)"  # from the file
+    assert saved["train"]["steps"] == 6 and saved["train"]["log_every"] == 3  # flag and --set
+    assert saved["model_config"]["latent_dim"] == 3 and saved["model_config"]["hidden"] == [16]
+    assert saved["train"]["batch_size"] == 128  # from the file
+    _expect_error(capsys, ["train", "iwae", "--config", config, "--workdir", str(tmp_path / "x")], "is for model 'vae'")
+    _expect_error(capsys, ["train", "vae", "--config", str(tmp_path / "missing.py"), "--workdir", str(tmp_path / "x")], "does not exist")
+
+
+def test_every_experiment_config_resolves():
+    from genjax_models.train.run import build, resolve_config
+
+    configs = sorted((os.path.join(os.path.dirname(__file__), "..", "experiments", "configs", n))
+                     for n in os.listdir(os.path.join(os.path.dirname(__file__), "..", "experiments", "configs")) if n.endswith(".py"))
+    assert len(configs) >= 4
+    for path in configs:
+        name = os.path.basename(path).split("_")[0]
+        model, prepared, train_config, complete = build(resolve_config(name, config_file=path))
+        assert complete["model"] == model.name == name
+        assert train_config.steps > 0 and prepared.train.shape[0] >= train_config.batch_size

@@ -95,5 +95,6 @@ class PreparedData:
 
     @property
     def train_eval(self) -> np.ndarray:
-        """The training split preprocessed with a fixed seed, for evaluation."""
-        return np.asarray(self.eval_transform(self.train, jax.random.key(0)))
+        """The training split preprocessed with the fixed ``eval_seed``, for evaluation."""
+        seed = int(self.preprocessing.get("eval_seed", 0))
+        return np.asarray(self.eval_transform(jax.numpy.asarray(self.train), jax.random.key(seed)))

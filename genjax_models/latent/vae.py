@@ -33,7 +33,7 @@ from genjax_models.latent.likelihoods import (
     gaussian_log_likelihood,
 )
 from genjax_models.latent.networks import Decoder, GaussianEncoder
-from genjax_models.model import LogProbKind, Metrics, Params
+from genjax_models.model import LogProbKind, Metrics, Params, check_overrides
 
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian", "discretized-logistic")
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -98,7 +98,7 @@ class VAE:
     default_run: ClassVar[dict[str, Any]] = {
         "data": "mnist5k",
         "quantised_data_config": {"binarize": "dynamic"},
-        "train": {"steps": 3000, "batch_size": 128, "lr": 1e-3, "log_every": 100,
+        "train": {"steps": 5000, "batch_size": 128, "lr": 1e-3, "log_every": 100,
                   "checkpoint_every": 1000, "steps_per_call": 20},
     }
 
@@ -145,13 +145,7 @@ class VAE:
         ``"continuous"`` data; decoder means are clipped to [0, 1] in previews for image
         data (binary, grey, or continuous data that was quantised).
         """
-        valid = {f.name for f in dataclasses.fields(cls) if f.init}
-        bad = sorted(set(overrides) - valid)
-        if bad:
-            raise ConfigError(
-                f"model {cls.name!r} has no hyper-parameter(s) {', '.join(bad)}; "
-                f"valid ones: {', '.join(sorted(valid))}"
-            )
+        check_overrides(cls, overrides)
         kwargs: dict[str, Any] = {"event_shape": tuple(spec.event_shape)}
         likelihood = overrides.get("likelihood", _DEFAULT_LIKELIHOOD[spec.data_type])
         kwargs["likelihood"] = likelihood

@@ -28,7 +28,8 @@ def checkpoint_dir(workdir: str | os.PathLike) -> str:
 
 
 def _quiet_orbax() -> None:
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    """Silence orbax's informational absl warnings (e.g. about read-only managers)."""
+    logging.getLogger("absl").setLevel(logging.ERROR)
 
 
 class Checkpointer:
@@ -50,7 +51,8 @@ class Checkpointer:
                 f"`genjax train MODEL --workdir {os.fspath(workdir)}`"
             )
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep,
+            max_to_keep=None if read_only else keep,
+            save_interval_steps=0 if read_only else 1,
             create=not read_only,
             read_only=read_only,
             cleanup_tmp_directories=not read_only,
