@@ -149,7 +149,7 @@ def test_corrupted_checkpoint_gives_clear_error_and_is_not_deleted(tmp_path, cap
     assert tree_digest(str(broken)) == before
 
 
-def test_nan_and_wrong_shape_data_files(tmp_path, capsys):
+def test_nan_wrong_shape_and_wrong_dtype_data_files(tmp_path, capsys):
     nan = tmp_path / "nan.npz"
     x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
     x[3, 1] = np.nan
@@ -158,7 +158,13 @@ def test_nan_and_wrong_shape_data_files(tmp_path, capsys):
     flat = tmp_path / "flat.npz"
     np.savez(flat, x_train=np.arange(10.0), x_test=np.arange(4.0))
     _expect_error(capsys, ["train", "vae", "--data", str(flat), "--workdir", str(tmp_path / "w2")], "shape")
-    assert not (tmp_path / "w1").exists() and not (tmp_path / "w2").exists()
+    text = tmp_path / "text.npz"
+    np.savez(text, x_train=np.array([["a", "b"]] * 10), x_test=np.array([["a", "b"]] * 3))
+    _expect_error(capsys, ["train", "vae", "--data", str(text), "--workdir", str(tmp_path / "w3")], "dtype <U1")
+    cplx = tmp_path / "complex.npz"
+    np.savez(cplx, x_train=np.ones((10, 2), complex), x_test=np.ones((3, 2), complex))
+    _expect_error(capsys, ["train", "vae", "--data", str(cplx), "--workdir", str(tmp_path / "w4")], "dtype complex128")
+    assert not any((tmp_path / w).exists() for w in ("w1", "w2", "w3", "w4"))
 
 
 def test_subprocess_error_has_exit_code_2_and_no_traceback(tmp_path):

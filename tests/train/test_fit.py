@@ -136,3 +136,24 @@ def test_train_config_rejects_bad_values():
     with pytest.raises(ConfigError, match="valid"):
         TrainConfig.from_dict({"stepz": 3})
     assert dataclasses.asdict(TrainConfig.from_dict({"steps": 3}))["steps"] == 3
+
+
+def test_ema_params_follow_the_polyak_recursion():
+    """ema_t = d * ema_{t-1} + (1 - d) * params_t, starting from the initial params."""
+    import optax
+
+    from genjax_models.train import TrainState, make_update
+
+    decay = 0.7
+    data = prepare(load_dataset("eight-gaussians"))
+    model = _ExplodingModel()
+    optimizer = optax.adam(0.1)
+    update = jax.jit(make_update(model, optimizer, batch_size=8, ema_decay=decay))
+    state = TrainState.create(model.init(None, None), optimizer, use_ema=True)
+    expected = 0.0
+    for _ in range(5):
+        state, _ = update(state, jnp.asarray(data.train), jax.random.key(0))
+        expected = decay * expected + (1 - decay) * float(state.params["w"])
+    assert float(state.params["w"]) > 0.4  # it moved
+    np.testing.assert_allclose(float(state.ema_params["w"]), expected, rtol=1e-6)
+    assert state.eval_params is state.ema_params
