@@ -13,7 +13,7 @@ from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from genjax_models.data.dataset import PreparedData
-from genjax_models.errors import NonFiniteLossError
+from genjax_models.errors import ConfigError, NonFiniteLossError
 from genjax_models.model import GenerativeModel
 from genjax_models.train.checkpoint import Checkpointer
 from genjax_models.train.config import TrainConfig, learning_rate_schedule, make_optimizer
@@ -82,8 +82,6 @@ def fit(
     mesh = data_mesh() if mesh is None else mesh
     check_batch_divisible(config.batch_size, mesh)
     if config.batch_size > data.train.shape[0]:
-        from genjax_models.errors import ConfigError
-
         raise ConfigError(
             f"batch size {config.batch_size} exceeds the {data.train.shape[0]} training examples"
         )
