@@ -127,8 +127,6 @@ def test_eval_on_missing_workdir_or_checkpoint(tmp_path, capsys, trained):
     _expect_error(capsys, ["eval", "--workdir", str(broken)], "checkpoint")
 
 
-# orbax's async reader leaves an event-loop callback behind after the (intended) failed restore.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_corrupted_checkpoint_gives_clear_error_and_is_not_deleted(tmp_path, capsys, trained):
     broken = tmp_path / "corrupt"
     shutil.copytree(trained, broken)
