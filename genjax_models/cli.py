@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="estimate NLL of a trained run; prints one JSON object")
     ev.add_argument("--workdir", required=True)
-    ev.add_argument("--split", default="test", help="test or train")
+    ev.add_argument("--split", default="test", choices=("test", "train"))
     ev.add_argument("--k", type=int, help="importance samples (latent-variable models)")
     ev.add_argument("--batch-size", type=int, default=100)
     ev.add_argument("--seed", type=int, default=0)
@@ -118,10 +118,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from genjax_models.eval import evaluate, write_eval
     from genjax_models.train.run import load_run
 
-    run = load_run(args.workdir)
-    options = {"num_samples": args.k} if args.k is not None else {}
     if args.k is not None and args.k < 1:
         raise GenjaxError(f"--k must be >= 1, got {args.k}")
+    options = {"num_samples": args.k} if args.k is not None else {}
+    run = load_run(args.workdir)
     report = evaluate(run.model, run.params, run.data, split=args.split, key=jax.random.key(args.seed), batch_size=args.batch_size, **options)
     record = write_eval(args.workdir, report, run.config)
     print(json.dumps(record))

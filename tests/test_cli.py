@@ -121,6 +121,11 @@ def test_nonempty_foreign_workdir_is_refused(tmp_path, capsys):
 
 def test_eval_on_missing_workdir_or_checkpoint(tmp_path, capsys, trained):
     _expect_error(capsys, ["eval", "--workdir", str(tmp_path / "nope")], "does not exist")
+    _expect_error(capsys, ["eval", "--workdir", str(trained), "--k", "0"], "--k must be >= 1")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--workdir", str(trained), "--split", "validation"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
     broken = tmp_path / "broken"
     shutil.copytree(trained, broken)
     shutil.rmtree(broken / "checkpoints")

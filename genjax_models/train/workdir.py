@@ -140,10 +140,10 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
 
 def truncate_metrics(workdir: str, last_step: int) -> list[dict[str, Any]]:
     """Drop metric records past ``last_step`` (logged after the checkpoint a run resumes from)."""
-    records = read_metrics(workdir)
-    kept = [r for r in records if int(r.get("step", -1)) <= last_step]
-    if len(kept) != len(records) or os.path.exists(os.path.join(workdir, METRICS_FILE)):
-        atomic_write_text(os.path.join(workdir, METRICS_FILE), "".join(_json_line(r) for r in kept))
+    path = os.path.join(workdir, METRICS_FILE)
+    kept = [r for r in read_metrics(workdir) if int(r.get("step", -1)) <= last_step]
+    if os.path.exists(path):  # rewrite even if nothing is dropped: it removes a torn last line
+        atomic_write_text(path, "".join(_json_line(r) for r in kept))
     return kept
 
 
