@@ -3,8 +3,10 @@
     genjax list
     genjax train MODEL [--data NAME] [--steps N] [--batch-size B] [--lr LR] [--seed S]
                        [--workdir DIR] [--config FILE] [--set KEY=VALUE ...]
-    genjax eval --workdir DIR [--split test] [--k K] [--batch-size B] [--seed S]
-    genjax sample --workdir DIR [--num N] [--seed S] [--out FILE] [--option KEY=VALUE ...]
+    genjax eval --workdir DIR [--split test] [--k K] [--estimator NAME] [--batch-size B] [--seed S]
+                [--option KEY=VALUE ...]
+    genjax sample --workdir DIR [--num N] [--seed S] [--out FILE] [--sampler NAME] [--nfe N]
+                  [--option KEY=VALUE ...]
 
 A user's mistake (unknown name, bad shape or data, missing or mismatched checkpoint,
 config conflict) prints one line ``genjax: error: ...`` on stderr and exits with status 2,
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workdir", required=True)
     ev.add_argument("--split", default="test", choices=("test", "train"))
     ev.add_argument("--k", type=int, help="importance samples (latent-variable models)")
+    ev.add_argument("--estimator", help="log-likelihood estimator where a model has several (diffusion: pf-ode, vlb)")
+    ev.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="estimator option, e.g. trace=hutchinson")
     ev.add_argument("--batch-size", type=int, default=100)
     ev.add_argument("--seed", type=int, default=0)
 
@@ -67,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--num", type=int, default=64)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", help="output .png (grid) or .npy (array); default WORKDIR/samples_seedS.png")
+    sample.add_argument("--sampler", help="sampler name where a model has several (diffusion: ddim, heun, dpm-solver++, ...)")
+    sample.add_argument("--nfe", type=int, help="sampler budget in network evaluations (diffusion)")
     sample.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="sampler option, e.g. mean=True")
     return parser
 
@@ -120,8 +126,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.k is not None and args.k < 1:
         raise GenjaxError(f"--k must be >= 1, got {args.k}")
-    options = {"num_samples": args.k} if args.k is not None else {}
+    options = _parse_options(args.option)
+    if args.k is not None:
+        options["num_samples"] = args.k
+    if args.estimator is not None:
+        options["estimator"] = args.estimator
     run = load_run(args.workdir)
+    _check_options(run.model.log_prob, options, f"estimator option for {run.config['model']}", skip=3)
     report = evaluate(run.model, run.params, run.data, split=args.split, key=jax.random.key(args.seed), batch_size=args.batch_size, **options)
     record = write_eval(args.workdir, report, run.config)
     print(json.dumps(record))
@@ -133,20 +144,22 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from genjax_models import viz
-    from genjax_models.train.run import load_run, parse_value
+    from genjax_models.train.run import load_run
 
     if args.num < 1:
         raise GenjaxError(f"--num must be >= 1, got {args.num}")
     out = args.out or os.path.join(args.workdir, f"samples_seed{args.seed}.png")
     if not out.endswith((".png", ".npy")):
         raise GenjaxError(f"--out must end in .png or .npy, got {out}")
-    options = {}
-    for item in args.option:
-        if "=" not in item:
-            raise GenjaxError(f"--option expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        options[key.strip()] = parse_value(value)
+    if args.nfe is not None and args.nfe < 1:
+        raise GenjaxError(f"--nfe must be >= 1, got {args.nfe}")
+    options = _parse_options(args.option)
+    if args.sampler is not None:
+        options["sampler"] = args.sampler
+    if args.nfe is not None:
+        options["nfe"] = args.nfe
     run = load_run(args.workdir)
+    _check_options(run.model.sample, options, f"sampler option for {run.config['model']}", skip=3)
     try:
         samples = run.model.sample(run.params, jax.random.key(args.seed), args.num, **options)
     except TypeError as err:
@@ -161,6 +174,36 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         viz.save_samples(samples, out, title=f"{run.config['model']} samples (seed {args.seed})")
     print(os.path.abspath(out))
     return 0
+
+
+def _parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """Parse repeated ``KEY=VALUE`` strings (values as Python literals where they parse)."""
+    from genjax_models.train.run import parse_value
+
+    options: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise GenjaxError(f"--option expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        options[key.strip()] = parse_value(value)
+    return options
+
+
+def _check_options(fn: Any, options: dict[str, Any], what: str, skip: int) -> None:
+    """Raise a GenjaxError naming the valid keywords if ``options`` has ones ``fn`` does not take.
+
+    ``skip`` positional parameters (params, key/batch, ...) are not options.
+    """
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    valid = [p.name for p in params[skip:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    bad = sorted(set(options) - set(valid))
+    if bad:
+        choices = ", ".join(valid) if valid else "none"
+        raise GenjaxError(f"unknown {what}: {', '.join(bad)}; valid: {choices}")
 
 
 COMMANDS = {"list": _cmd_list, "train": _cmd_train, "eval": _cmd_eval, "sample": _cmd_sample}
