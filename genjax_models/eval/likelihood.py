@@ -97,7 +97,8 @@ def evaluate(
 
     Returns:
       ``{"split", "num_examples", "nll_nats", "nll_stderr", "bits_per_dim", "estimator",
-      "log_prob_kind", "preprocessing"}``.
+      "log_prob_kind", "preprocessing"}``, plus ``"estimator_details"`` when the model states
+      them (e.g. the trace and ODE steps of a continuous-time likelihood).
     """
     array = data.split(split)
     key = jax.random.key(0) if key is None else key
@@ -107,16 +108,30 @@ def evaluate(
         bad = int((~np.isfinite(nll)).sum())
         raise DataError(f"{bad} of {nll.size} {split} examples got a non-finite log-probability (outside the model's support?)")
     mean = float(nll.mean())
-    return {
+    report = {
         "split": split,
         "num_examples": int(nll.size),
         "nll_nats": mean,
         "nll_stderr": float(nll.std(ddof=1) / math.sqrt(nll.size)) if nll.size > 1 else 0.0,
         "bits_per_dim": float(bits_per_dim(mean, data.spec)),
         "estimator": model.estimator(**options),
-        "log_prob_kind": model.log_prob_kind,
+        "log_prob_kind": log_prob_kind(model, **options),
         "preprocessing": dict(data.preprocessing),
     }
+    if hasattr(model, "estimator_details"):
+        report["estimator_details"] = model.estimator_details(**options)
+    return report
+
+
+def log_prob_kind(model: GenerativeModel, **options: Any) -> str:
+    """Return ``"exact"``, ``"lower-bound"`` or ``"estimate"`` for ``model.log_prob(**options)``.
+
+    A model whose estimators differ in kind (e.g. a diffusion model's exact-trace ODE vs its
+    variational bound) says so with ``estimator_kind(**options)``; otherwise its ``log_prob_kind``.
+    """
+    if hasattr(model, "estimator_kind"):
+        return model.estimator_kind(**options)
+    return model.log_prob_kind
 
 
 def write_eval(workdir: str, report: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
