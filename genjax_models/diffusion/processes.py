@@ -280,11 +280,13 @@ class EDM(_Process):
 
 
 def ddpm_betas(num_steps: int, schedule: str) -> np.ndarray:
-    """Return DDPM's ``[N]`` betas: ``"linear"`` 1e-4 -> 0.02 scaled to N (Ho et al. 2020) or
-    ``"cosine"`` (Nichol & Dhariwal 2021, s = 0.008, betas clipped at 0.999)."""
+    """Return DDPM's ``[N]`` betas: ``"linear"`` 1e-4 -> 0.02 scaled by 1000 / N (Ho et al. 2020;
+    the same total noise for any N) or ``"cosine"`` (Nichol & Dhariwal 2021, s = 0.008); both are
+    clipped at 0.999."""
     if schedule == "linear":
         scale = 1000.0 / num_steps
-        return np.linspace(scale * 1e-4, scale * 0.02, num_steps, dtype=np.float64)
+        betas = np.linspace(scale * 1e-4, scale * 0.02, num_steps, dtype=np.float64)
+        return np.minimum(betas, 0.999)  # N < 51 would otherwise reach beta >= 1
     if schedule == "cosine":
         s = 0.008
         steps = np.arange(num_steps + 1, dtype=np.float64) / num_steps
