@@ -54,6 +54,15 @@ class GenerativeModel(Protocol):
 _REGISTRY: dict[str, tuple[str, str, str]] = {
     "vae": ("genjax_models.latent.vae", "VAE", "variational autoencoder trained on the ELBO"),
     "iwae": ("genjax_models.latent.iwae", "IWAE", "importance-weighted autoencoder (IWAE-k bound)"),
+    "realnvp": ("genjax_models.flows.models.realnvp", "RealNVP", "RealNVP: affine coupling flow (exact log-likelihood)"),
+    "maf": ("genjax_models.flows.models.maf", "MAF", "masked autoregressive flow, or IAF with inverse=True (exact)"),
+    "nsf": ("genjax_models.flows.models.nsf", "NSF", "neural spline flow: rational-quadratic spline couplings (exact)"),
+    "planar": ("genjax_models.flows.models.planar", "PlanarFlow", "planar (+ radial) flow for low-dimensional data (exact)"),
+    "glow": ("genjax_models.flows.models.glow", "Glow", "Glow: multi-scale ActNorm / 1x1 conv / coupling flow for images"),
+    "ffjord": ("genjax_models.flows.models.ffjord", "FFJORD", "FFJORD continuous normalising flow (RK4; exact or Hutchinson trace)"),
+    "ddpm": ("genjax_models.diffusion.models", "DDPMModel", "denoising diffusion (DDPM), ancestral sampling, PF-ODE / VLB likelihood"),
+    "score-sde": ("genjax_models.diffusion.models", "ScoreSDE", "score-based SDE (--set sde=vp|subvp|ve), PC sampling, PF-ODE likelihood"),
+    "edm": ("genjax_models.diffusion.models", "EDMModel", "EDM: preconditioned denoiser, Heun sampler, PF-ODE likelihood"),
 }
 
 

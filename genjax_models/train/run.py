@@ -35,8 +35,9 @@ from genjax_models.train.workdir import claim_workdir, read_metrics, record_conf
 
 SECTIONS = ("model_config", "data_config", "train")
 SECTION_ALIASES = {"model": "model_config", "data": "data_config", "train": "train"}
-# binarize=None means "the model's default for quantised data (e.g. dynamic for the VAE), else none".
-DATA_OPTIONS = {"binarize": None, "dequantize": "none", "eval_seed": 0, "data_dir": None}
+# binarize=None / dequantize=None mean "the model's default for quantised data (e.g. dynamic
+# binarisation for the VAE, uniform dequantisation for diffusion models), else none".
+DATA_OPTIONS = {"binarize": None, "dequantize": None, "eval_seed": 0, "data_dir": None}
 # Fields that may change when a run is continued in the same workdir.
 RESUMABLE_CHANGES = tuple(
     f"train.{name}"
@@ -161,10 +162,7 @@ def build(config: dict[str, Any]) -> tuple[GenerativeModel, PreparedData, TrainC
         raise ConfigError(f"unknown data option(s) {', '.join(bad)}; valid: {', '.join(sorted(DATA_OPTIONS))}")
     load_options = {"data_dir": data_config["data_dir"]} if data_config["data_dir"] else {}
     dataset = load_dataset(config["data"], **load_options)
-    if data_config["binarize"] is None:
-        defaults = getattr(model_class(config["model"]), "default_run", {}).get("quantised_data_config", {})
-        quantised = dataset.num_levels is not None and data_config["dequantize"] == "none"
-        data_config["binarize"] = defaults.get("binarize", "none") if quantised else "none"
+    _resolve_preprocessing(data_config, dataset.num_levels is not None, config["model"])
     prepared = prepare(
         dataset,
         binarize=str(data_config["binarize"]),
@@ -182,6 +180,22 @@ def build(config: dict[str, Any]) -> tuple[GenerativeModel, PreparedData, TrainC
         "train": train_config.to_dict(),
     }
     return model, prepared, train_config, complete
+
+
+def _resolve_preprocessing(data_config: dict[str, Any], quantised: bool, model: str) -> None:
+    """Fill ``binarize`` / ``dequantize`` left as None with the model's defaults for quantised data.
+
+    On continuous data both default to ``"none"``. On quantised data an explicit choice of one
+    wins over the model's default for the other (``binarize=threshold(8)`` turns off a default
+    dequantisation and vice versa).
+    """
+    defaults = getattr(model_class(model), "default_run", {}).get("quantised_data_config", {}) if quantised else {}
+    binarize, dequantize = data_config["binarize"], data_config["dequantize"]
+    if dequantize is None:
+        dequantize = defaults.get("dequantize", "none") if binarize in (None, "none") else "none"
+    if binarize is None:
+        binarize = defaults.get("binarize", "none") if dequantize == "none" else "none"
+    data_config["binarize"], data_config["dequantize"] = binarize, dequantize
 
 
 def train_and_evaluate(config: dict[str, Any], workdir: str, *, progress: bool = True, eval_split: str | None = None, mesh=None) -> FitResult:
