@@ -77,8 +77,10 @@ def test_exact_denoiser_gives_the_oracle_likelihood():
         exact = Exact(event_shape=(2,), process="vp", eval_steps=200)
         got = exact.log_prob(None, x, jax.random.key(1))
         want = oracle.log_prob(mix, process, x, process.t_min)
-        # The Gaussian prior at t_max differs from the true p_T by a tiny amount for VP.
-        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-3)
+        # The model's N(0, I) prior at t_max differs from the true p_T (means alpha_T mu_k with
+        # alpha_T = 0.0066): a mismatch of O(alpha_T |mu| |x_T|) ~ 1e-2 nats; the ODE itself is
+        # accurate to ~1e-6 here (tests/diffusion/test_likelihood.py uses the true p_T).
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-2)
         assert model.estimator_details()["trace"] == "exact"
 
 
