@@ -349,7 +349,7 @@ class DiffusionModel:
         """Return the settings behind the estimate (for the eval record)."""
         self._check_estimator(estimator)
         if estimator == "vlb":
-            return {"num_steps": self.num_steps, "reverse_variance": "beta_tilde"}
+            return {"num_steps": self.num_steps, "reverse_variance": "beta", "decoder_variance": "posterior"}
         resolved = self._resolve_trace(trace)
         details: dict[str, Any] = {
             "trace": resolved,
