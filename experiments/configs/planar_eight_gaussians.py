@@ -1,0 +1,32 @@
+"""Planar flow (64 planar layers in the normalising direction after an ActNorm) on eight-Gaussians.
+
+Run:
+    genjax train planar --config experiments/configs/planar_eight_gaussians.py --workdir runs/planar_eight_gaussians
+    genjax eval --workdir runs/planar_eight_gaussians
+
+Expected (measured once, seed 0, on a shared 2-core CPU: training took 14 s): test NLL
+2.172 +- 0.014 nats (estimator "exact") against the data entropy 1.698 nats, i.e.
+KL(p || model) ~ 0.474 nats.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.model = "planar"
+    config.data = "eight-gaussians"
+    config.model_config = ml_collections.ConfigDict({"num_layers": 64})
+    config.train = ml_collections.ConfigDict(
+        {
+            "steps": 6000,
+            "batch_size": 256,
+            "lr": 3e-3,
+            "schedule": "cosine",
+            "decay_steps": 6000,
+            "log_every": 100,
+            "checkpoint_every": 1000,
+            "steps_per_call": 50,
+        }
+    )
+    return config
