@@ -1,6 +1,33 @@
-"""Score-based and diffusion models: forward processes, parameterisations, losses, samplers, likelihood."""
+"""Score-based and diffusion models: forward processes, parameterisations, losses, samplers, likelihood.
 
-from genjax_models.diffusion import oracle
+- :mod:`~genjax_models.diffusion.processes`: x_t = alpha(t) x0 + sigma(t) eps for DDPM, VP, sub-VP,
+  VE and EDM, with SDE coefficients, posteriors, priors and time grids;
+- :mod:`~genjax_models.diffusion.parameterization`: eps / x0 / v / score conversions, EDM
+  preconditioning and ``make_denoiser`` (the denoiser is the interface everything else takes);
+- :mod:`~genjax_models.diffusion.losses`: DDPM, weighted DSM (likelihood weighting included), v, EDM;
+- :mod:`~genjax_models.diffusion.samplers`: every sampler one ``lax.scan``, budgeted in NFE;
+- :mod:`~genjax_models.diffusion.likelihood`: probability-flow ODE log-likelihood, DDPM's bound;
+- :mod:`~genjax_models.diffusion.oracle`: closed-form Gaussian-mixture score, denoiser, log p_t;
+- :mod:`~genjax_models.diffusion.models`: the ``ddpm``, ``score-sde`` and ``edm`` models.
+"""
+
+from genjax_models.diffusion import oracle, samplers
+from genjax_models.diffusion.likelihood import (
+    affine_log_det,
+    ddpm_vlb,
+    pf_ode_drift,
+    pf_ode_log_prob,
+)
+from genjax_models.diffusion.losses import LOSSES, dsm_loss, edm_loss, get_loss, v_loss
+from genjax_models.diffusion.losses import ddpm_loss as ddpm_simple_loss
+from genjax_models.diffusion.parameterization import (
+    PREDICTIONS,
+    convert,
+    edm_preconditioning,
+    from_denoised,
+    make_denoiser,
+    to_denoised,
+)
 from genjax_models.diffusion.processes import (
     DDPM,
     EDM,
@@ -11,5 +38,35 @@ from genjax_models.diffusion.processes import (
     ddpm_betas,
     get_process,
 )
+from genjax_models.diffusion.samplers import SAMPLERS, sample
 
-__all__ = ["DDPM", "EDM", "PROCESSES", "VE", "VP", "SubVP", "ddpm_betas", "get_process", "oracle"]
+__all__ = [
+    "DDPM",
+    "EDM",
+    "LOSSES",
+    "PREDICTIONS",
+    "PROCESSES",
+    "SAMPLERS",
+    "VE",
+    "VP",
+    "SubVP",
+    "affine_log_det",
+    "convert",
+    "ddpm_betas",
+    "ddpm_simple_loss",
+    "ddpm_vlb",
+    "dsm_loss",
+    "edm_loss",
+    "edm_preconditioning",
+    "from_denoised",
+    "get_loss",
+    "get_process",
+    "make_denoiser",
+    "oracle",
+    "pf_ode_drift",
+    "pf_ode_log_prob",
+    "sample",
+    "samplers",
+    "to_denoised",
+    "v_loss",
+]
