@@ -42,7 +42,7 @@ def test_from_spec_defaults_for_digits(glow):
     assert model.level_shapes() == [(4, 4, 4), (2, 2, 8)]
     assert model.log_prob_kind == "exact" and model.estimator() == "exact"
     assert model.default_run["data"] == "digits"
-    assert model.default_run["data_config"] == {"dequantize": "uniform"}
+    assert model.default_run["quantised_data_config"] == {"dequantize": "uniform"}
 
 
 def test_actnorm_init_whitens_the_first_layer_on_the_init_batch(glow):
