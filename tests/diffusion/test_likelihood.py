@@ -138,6 +138,7 @@ def _mean_se(v: jax.Array) -> tuple[float, float]:
     return float(jnp.mean(v)), float(jnp.std(v, ddof=1)) / math.sqrt(v.size)
 
 
+@pytest.mark.slow
 def test_ddpm_vlb_is_a_lower_bound_that_tightens_with_n() -> None:
     # Measured (2048 points), gap = E[log p0 - VLB] in nats:
     #   reverse variance beta:       N=50: 0.140 +- 0.034, N=200: 0.058 +- 0.033 (paired diff 0.082 +- 0.017)

@@ -107,6 +107,7 @@ def test_ddpm_vlb_estimator(digits):
     assert model.estimator(estimator="vlb") == "vlb" and model.estimator_kind(estimator="vlb") == "lower-bound"
 
 
+@pytest.mark.slow
 def test_short_training_beats_the_initial_density(toy):
     """A few hundred steps of score-sde on eight-gaussians: PF-ODE test NLL drops and stays above the entropy."""
     model = get_model("score-sde", toy.spec, hidden=(64, 64), eval_steps=20)
@@ -121,6 +122,7 @@ def test_short_training_beats_the_initial_density(toy):
     assert math.isfinite(report["bits_per_dim"])
 
 
+@pytest.mark.slow
 def test_cli_train_sample_eval(tmp_path, capsys):
     workdir = str(tmp_path / "run")
     sets = ["model.hidden=(16,)", "model.nfe=10", "model.eval_steps=4", "train.batch_size=64", "train.log_every=5",

@@ -83,6 +83,7 @@ def _exact_reference():
     return metric, floor
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ancestral", "euler-maruyama", "pc", "langevin"])
 def test_sde_samplers_converge_weakly(name):
     """MMD^2 to exact samples falls from clearly biased (10 NFE) to the noise floor (400 NFE)."""

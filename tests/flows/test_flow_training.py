@@ -31,6 +31,7 @@ TINY_NSF = [
 ]
 
 
+@pytest.mark.slow
 def test_nsf_fit_gets_close_to_the_eight_gaussians_entropy():
     raw = load_dataset("eight-gaussians")
     data = prepare(raw)
@@ -48,6 +49,7 @@ def test_nsf_fit_gets_close_to_the_eight_gaussians_entropy():
     assert 0.0 < gap < 0.25, gap
 
 
+@pytest.mark.slow
 def test_cli_trains_nsf_and_eval_reports_exact(tmp_path, capsys):
     workdir = tmp_path / "nsf"
     sets = [item for s in TINY_NSF for item in ("--set", s)]
@@ -68,6 +70,7 @@ def test_cli_trains_nsf_and_eval_reports_exact(tmp_path, capsys):
     assert "valid: none" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_ffjord_eval_names_the_trace_it_used(tmp_path, capsys):
     workdir = tmp_path / "ffjord"
     sets = [

@@ -55,6 +55,7 @@ def test_actnorm_init_whitens_the_first_layer_on_the_init_batch(glow):
     np.testing.assert_allclose(out.std(axis=(0, 1, 2)), 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_log_prob_is_exact_gradients_finite_and_samples_in_range(glow):
     """log p(x) = log N(T^{-1} x) + slogdet(jacfwd(T^{-1})) on the whole 64-D multi-scale map,
     with perturbed (non-identity) couplings; finite gradients, and a small gradient step lowers

@@ -93,6 +93,7 @@ def test_documented_latent_layout():
         np.testing.assert_allclose(squeeze(z_other)[..., :4], squeeze(z)[..., :4], atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed,event_shape", [(0, (4, 4, 2)), (1, (8, 8, 1))])
 def test_multiscale_property(seed, event_shape):
     with float64():

@@ -115,6 +115,7 @@ def test_scan_chain_of_couplings_passes_the_bijector_checks() -> None:
     check_bijector(scan, _x((B, D)), atol=1e-8, rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_scan_chain_of_splines_and_of_mafs_pass_the_bijector_checks() -> None:
     dim = 3
     cond = MLPConditioner(hidden=(8,), out_features=2 * spline_param_size(K), zero_init=False)
