@@ -37,7 +37,8 @@ def test_nsf_fit_gets_close_to_the_eight_gaussians_entropy():
     data = prepare(raw)
     model = get_model("nsf", data.spec, num_layers=2, hidden=(32, 32))
     config = TrainConfig(
-        steps=800, batch_size=256, lr=5e-3, steps_per_call=100, log_every=800, checkpoint_every=800
+        steps=800, batch_size=256, lr=5e-3, schedule="cosine", decay_steps=800, steps_per_call=100,
+        log_every=800, checkpoint_every=800,
     )
     result = fit(model, data, config, progress=False)
     report = evaluate(
