@@ -1,10 +1,11 @@
-"""Networks for diffusion models: :class:`ScoreMLP` for vectors and a factory choosing it or the U-Net.
+"""Diffusion networks: :class:`ScoreMLP` for vectors, and a factory choosing it or the U-Net.
 
-Both are Flax Linen modules called as ``net.apply(params, x, c, label=None)`` with ``x [B, *event]``,
-the noise feature ``c`` (``[B]`` or scalar: t, or EDM's c_noise; see ``parameterization.py``) and
-optional integer labels ``[B]``; the output has the shape of x and is zero at initialisation (so a
-preconditioned denoiser starts at c_skip x, an eps-predictor at 0). What the output means (eps, x0,
-v, score or EDM's F) is decided by ``parameterization.make_denoiser``, not here.
+Both are Flax Linen modules called as ``net.apply(params, x, c, label=None)`` with
+``x [B, *event]``, the noise feature ``c`` (``[B]`` or scalar: t, or EDM's c_noise; see
+``parameterization.py``) and optional integer labels ``[B]``; the output has the shape of x and is
+zero at initialisation (so a preconditioned denoiser starts at c_skip x, an eps-predictor at 0).
+What the output means (eps, x0, v, score or EDM's F) is decided by
+``parameterization.make_denoiser``, not here.
 
 ScoreMLP, on the flattened event x in R^D, with e = TimeEmbedding(c) (+ LabelEmbedding(label)):
 
@@ -33,7 +34,9 @@ COMBINE: tuple[str, ...] = ("add", "concat")
 
 
 class ScoreMLP(nn.Module):
-    """An MLP ``(x [B, *event], c [B] or scalar, label [B] | None) -> [B, *event]`` (module docstring).
+    """An MLP ``(x [B, *event], c [B] or scalar, label [B] | None) -> [B, *event]``.
+
+    See the module docstring for the maths.
 
     Attributes:
       hidden: hidden widths (3-4 layers of 128-256 suit 2-D to 16-D data).
@@ -54,7 +57,9 @@ class ScoreMLP(nn.Module):
     zero_init_output: bool = True
 
     @nn.compact
-    def __call__(self, x: jax.Array, t_feature: jax.Array, label: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, t_feature: jax.Array, label: jax.Array | None = None
+    ) -> jax.Array:
         if x.ndim < 2:
             raise ShapeError(f"ScoreMLP expects a batch [B, *event], got shape {tuple(x.shape)}")
         if self.combine not in COMBINE:

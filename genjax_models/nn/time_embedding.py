@@ -37,7 +37,9 @@ def _as_batch(t: jax.Array, batch: int | None = None) -> jax.Array:
         return jnp.broadcast_to(t, (1 if batch is None else batch,))
     if t.ndim != 1 or (batch is not None and t.shape[0] != batch):
         expected = "[B]" if batch is None else f"[{batch}]"
-        raise ShapeError(f"expected a scalar or {expected} noise feature, got shape {tuple(t.shape)}")
+        raise ShapeError(
+            f"expected a scalar or {expected} noise feature, got shape {tuple(t.shape)}"
+        )
     return t
 
 
@@ -82,7 +84,7 @@ class SinusoidalEmbedding(nn.Module):
 
 
 class GaussianFourierEmbedding(nn.Module):
-    """``[B] -> [B, dim]``: [sin(2 pi W t), cos(2 pi W t)] with fixed W ~ N(0, scale^2), ``[dim/2]``.
+    """``[B] -> [B, dim]``: [sin(2 pi W t), cos(2 pi W t)], fixed W ~ N(0, scale^2) of size dim/2.
 
     W lives in the ``params`` collection (so it is saved with the model) behind a stop-gradient, so
     optimisers see a zero gradient for it.
@@ -149,7 +151,9 @@ class LabelEmbedding(nn.Module):
             raise ConfigError(f"num_classes must be >= 1, got {self.num_classes}")
         labels = jnp.asarray(labels)
         if labels.ndim != 1 or not jnp.issubdtype(labels.dtype, jnp.integer):
-            raise ShapeError(f"expected integer labels of shape [B], got {labels.dtype}{labels.shape}")
+            raise ShapeError(
+                f"expected integer labels of shape [B], got {labels.dtype}{labels.shape}"
+            )
         valid = (labels >= 0) & (labels < self.num_classes)
         index = jnp.where(valid, labels, self.num_classes)
         return nn.Embed(self.num_classes + 1, self.dim)(index)

@@ -34,7 +34,7 @@ def _group_norm(channels: int, num_groups: int) -> nn.GroupNorm:
 
 
 class ResBlock(nn.Module):
-    """``[B, H, W, C_in], [B, E] -> [B, H, W, width]``: a residual block with an additive embedding."""
+    """``[B, H, W, C_in], [B, E] -> [B, H, W, width]``: residual block, additive embedding."""
 
     width: int
     num_groups: int = 8
@@ -96,13 +96,15 @@ class UNet(nn.Module):
     num_classes: int | None = None
 
     @nn.compact
-    def __call__(self, x: jax.Array, t_feature: jax.Array, label: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, t_feature: jax.Array, label: jax.Array | None = None
+    ) -> jax.Array:
         if x.ndim != 4:
             raise ShapeError(f"UNet expects images [B, H, W, C], got shape {tuple(x.shape)}")
         if not self.channel_mults or self.num_res_blocks < 1 or self.base_width < 1:
             raise ConfigError(
-                "UNet needs a non-empty channel_mults, num_res_blocks >= 1 and base_width >= 1, got "
-                f"{tuple(self.channel_mults)}, {self.num_res_blocks}, {self.base_width}"
+                "UNet needs a non-empty channel_mults, num_res_blocks >= 1 and base_width >= 1, "
+                f"got {tuple(self.channel_mults)}, {self.num_res_blocks}, {self.base_width}"
             )
         emb = _embed(self, x.shape[0], t_feature, label, self.time_dim or 4 * self.base_width)
         block = lambda width: ResBlock(width, self.num_groups)  # noqa: E731

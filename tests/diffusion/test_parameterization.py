@@ -55,7 +55,9 @@ def _setup(name: str, num_times: int = 6):
 
 def _close(actual, expected, rtol=1e-8):
     scale = float(jnp.max(jnp.abs(expected)))
-    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=rtol * scale)
+    np.testing.assert_allclose(
+        np.asarray(actual), np.asarray(expected), rtol=rtol, atol=rtol * scale
+    )
 
 
 @pytest.mark.parametrize("name", PROCESSES)
@@ -109,7 +111,7 @@ def test_regression_targets_have_the_oracle_as_conditional_mean():
 
 
 def test_edm_coefficients_give_unit_variances():
-    """For x0 ~ N(0, sd^2): Var[c_in x] = 1 and Var[(x0 - c_skip x) / c_out] = 1 (Karras, App. B.6)."""
+    """For x0 ~ N(0, sd^2): Var[c_in x] = 1 and Var[(x0 - c_skip x) / c_out] = 1 (Karras B.6)."""
     sd = 0.7
     sigma = jnp.geomspace(1e-3, 1e2, 11)
     c_skip, c_out, c_in, c_noise = edm_preconditioning(sigma, sd)
@@ -162,7 +164,8 @@ def test_noise_feature_values():
     vp, edm = get_process("vp"), get_process("edm")
     t = jnp.array([0.1, 0.5])
     _close(noise_feature(vp, t, "time"), t)
-    _close(noise_feature(edm, jnp.array([0.5, 2.0]), "log-sigma"), jnp.log(jnp.array([0.5, 2.0])) / 4)
+    sigma = jnp.array([0.5, 2.0])
+    _close(noise_feature(edm, sigma, "log-sigma"), jnp.log(sigma) / 4)
     sigma_over_alpha = vp.sigma(t) / vp.alpha(t)
     _close(noise_feature(vp, t), jnp.log(sigma_over_alpha) / 4)
     assert noise_feature(vp, 0.3, "time", batch=4).shape == (4,)
