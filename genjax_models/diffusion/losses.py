@@ -148,7 +148,7 @@ def _sum_dims(x: jax.Array) -> jax.Array:
 
 
 def _predict(model_fn, process, x0, key, t, prediction):
-    """Noise x0 at t, run the model; return x_t, eps and the (x0_hat, eps_hat) it implies."""
+    """Noise x0 at t and run the model; return ``(x_t, eps, prediction)``."""
     x_t, eps = process.perturb(key, x0, t)
     x_t = x_t.astype(x0.dtype)
     pred = model_fn(x_t, t)
