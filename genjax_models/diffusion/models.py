@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Any, ClassVar, Self
 
 import jax
@@ -49,6 +48,7 @@ from genjax_models.diffusion.parameterization import PREDICTIONS, make_denoiser
 from genjax_models.diffusion.processes import get_process
 from genjax_models.errors import ConfigError, ShapeError, unknown_name
 from genjax_models.model import LogProbKind, Metrics, Params, check_overrides
+from genjax_models.validation import positive_int
 
 ESTIMATORS: tuple[str, ...] = ("pf-ode", "vlb")
 TRACES: tuple[str, ...] = ("auto", "exact", "hutchinson")
@@ -56,12 +56,6 @@ NETWORKS: tuple[str, ...] = ("auto", "mlp", "unet")
 SDES: tuple[str, ...] = ("vp", "subvp", "ve")
 # Largest D for which trace="auto" uses the exact divergence (D JVPs per ODE stage).
 EXACT_TRACE_MAX_DIMS = 16
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +143,7 @@ class DiffusionModel:
         if len(shape) != 3 and self.network == "unet":
             raise ConfigError(f"network='unet' needs image data [H, W, C], got event_shape {shape}")
         for field in ("nfe", "eval_steps", "num_probes", "channels"):
-            _positive_int(field, getattr(self, field))
+            positive_int(field, getattr(self, field))
         sampler_lib.steps_for_nfe(self.sampler, self.nfe)  # a budget too small fails here
 
     @classmethod

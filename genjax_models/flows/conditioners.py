@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax_models.errors import ShapeError
+from genjax_models.nn.conv import Conv
 
 
 def _context_to_batch(context: jax.Array, batch_shape: tuple[int, ...]) -> jax.Array:
@@ -101,7 +102,7 @@ class ConvConditioner(nn.Module):
         h = x
         if context is not None:
             h = jnp.concatenate([h, _context_to_batch(context, x.shape[:3]).astype(h.dtype)], -1)
-        h = self.activation(nn.Conv(self.features, (3, 3), padding="SAME")(h))
-        h = self.activation(nn.Conv(self.features, (1, 1), padding="SAME")(h))
+        h = self.activation(Conv(self.features, (3, 3))(h))
+        h = self.activation(Conv(self.features, (1, 1))(h))
         init = nn.initializers.zeros if self.zero_init else nn.initializers.lecun_normal()
-        return nn.Conv(self.out_channels, (3, 3), padding="SAME", kernel_init=init)(h)
+        return Conv(self.out_channels, (3, 3), kernel_init=init)(h)

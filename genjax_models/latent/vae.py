@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
@@ -34,6 +33,7 @@ from genjax_models.latent.likelihoods import (
 )
 from genjax_models.latent.networks import Decoder, GaussianEncoder
 from genjax_models.model import LogProbKind, Metrics, Params, check_overrides
+from genjax_models.validation import positive_int
 
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian", "discretized-logistic")
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -48,12 +48,6 @@ _DEFAULT_LIKELIHOOD = {
     "grey": "discretized-logistic",
     "continuous": "gaussian",
 }
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +128,7 @@ class VAE:
                 f"quantisation levels of the data), got num_levels={self.num_levels!r}"
             )
         for field in ("latent_dim", "num_importance", "eval_samples", "eval_chunk"):
-            _positive_int(field, getattr(self, field))
+            positive_int(field, getattr(self, field))
 
     @classmethod
     def from_spec(cls, spec: DataSpec, **overrides: Any) -> Self:

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from genjax_models.errors import ConfigError, ShapeError
+from genjax_models.nn.conv import Conv
 from genjax_models.nn.time_embedding import LabelEmbedding, TimeEmbedding, _as_batch
 
 
@@ -42,11 +43,11 @@ class ResBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, emb: jax.Array) -> jax.Array:
         h = nn.silu(_group_norm(x.shape[-1], self.num_groups)(x))
-        h = nn.Conv(self.width, (3, 3), padding="SAME")(h)
+        h = Conv(self.width, (3, 3))(h)
         h = h + nn.Dense(self.width)(nn.silu(emb))[:, None, None, :]
         h = nn.silu(_group_norm(self.width, self.num_groups)(h))
-        h = nn.Conv(self.width, (3, 3), padding="SAME")(h)
-        skip = x if x.shape[-1] == self.width else nn.Conv(self.width, (1, 1))(x)
+        h = Conv(self.width, (3, 3))(h)
+        skip = x if x.shape[-1] == self.width else Conv(self.width, (1, 1))(x)
         return skip + h
 
 
@@ -109,7 +110,7 @@ class UNet(nn.Module):
         emb = _embed(self, x.shape[0], t_feature, label, self.time_dim or 4 * self.base_width)
         block = lambda width: ResBlock(width, self.num_groups)  # noqa: E731
 
-        h = nn.Conv(self.base_width, (3, 3), padding="SAME")(x)
+        h = Conv(self.base_width, (3, 3))(x)
         skips = [h]
         last = len(self.channel_mults) - 1
         for level, mult in enumerate(self.channel_mults):
@@ -117,7 +118,7 @@ class UNet(nn.Module):
                 h = block(self.base_width * mult)(h, emb)
                 skips.append(h)
             if level != last:
-                h = nn.Conv(h.shape[-1], (3, 3), strides=(2, 2), padding="SAME")(h)
+                h = Conv(h.shape[-1], (3, 3), strides=(2, 2))(h)
                 skips.append(h)
 
         h = block(h.shape[-1])(h, emb)
@@ -133,11 +134,11 @@ class UNet(nn.Module):
             if level != 0:
                 size = skips[-1].shape[1:3]
                 h = jax.image.resize(h, (h.shape[0], *size, h.shape[-1]), method="nearest")
-                h = nn.Conv(h.shape[-1], (3, 3), padding="SAME")(h)
+                h = Conv(h.shape[-1], (3, 3))(h)
 
         h = nn.silu(_group_norm(h.shape[-1], self.num_groups)(h))
         out = self.out_channels or x.shape[-1]
-        return nn.Conv(out, (3, 3), padding="SAME", kernel_init=nn.initializers.zeros)(h)
+        return Conv(out, (3, 3), kernel_init=nn.initializers.zeros)(h)
 
 
 def _embed(module: nn.Module, batch: int, t_feature, label, dim: int) -> jax.Array:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
@@ -55,6 +54,7 @@ from genjax_models.flows.actnorm import actnorm_init
 from genjax_models.flows.logit import Logit
 from genjax_models.flows.scan_chain import num_stacked, stack_params
 from genjax_models.model import LogProbKind, Metrics, Params, check_overrides
+from genjax_models.validation import int_tuple, positive_int
 
 PREPROCESSING: tuple[str, ...] = ("none", "logit")
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -78,27 +78,6 @@ def standard_normal_log_prob(z: jax.Array) -> jax.Array:
     """
     flat = z.reshape(z.shape[0], -1)
     return -0.5 * jnp.sum(flat * flat, axis=-1) - 0.5 * flat.shape[1] * math.log(2.0 * math.pi)
-
-
-def positive_int(name: str, value: Any) -> int:
-    """Return ``value`` as an int, or raise a ConfigError unless it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def int_tuple(name: str, value: Any, allow_empty: bool = True) -> tuple[int, ...]:
-    """Normalise a sequence of positive ints to a tuple (keeps the model hashable)."""
-    try:
-        out = tuple(int(n) for n in value)
-    except TypeError as err:
-        raise ConfigError(f"{name} must be a sequence of ints, got {value!r}") from err
-    if (not out and not allow_empty) or any(n < 1 for n in out):
-        raise ConfigError(
-            f"{name} must be {'a non-empty ' if not allow_empty else ''}tuple of "
-            f"positive ints, got {value!r}"
-        )
-    return out
 
 
 def check_choice(kind: str, value: Any, choices: Any) -> None:

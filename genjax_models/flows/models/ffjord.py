@@ -40,12 +40,11 @@ from genjax_models.flows.models.base import (
     ACTIVATIONS,
     FlowModel,
     check_choice,
-    int_tuple,
-    positive_int,
     standard_normal_log_prob,
 )
 from genjax_models.model import LogProbKind, Params
 from genjax_models.ode import change_of_variables, integrate
+from genjax_models.validation import int_tuple, positive_int
 
 TRACES: tuple[str, ...] = ("auto", "exact", "hutchinson")
 EXACT_TRACE_MAX_DIMS = 16

@@ -42,12 +42,12 @@ from genjax_models.flows.models.base import (
     FlowModel,
     check_choice,
     init_actnorm_stack,
-    positive_int,
 )
 from genjax_models.flows.multiscale import MultiScale, multiscale_level_shapes
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
 from genjax_models.flows.squeeze import squeeze
 from genjax_models.model import Params
+from genjax_models.validation import positive_int
 
 
 @dataclasses.dataclass(frozen=True)

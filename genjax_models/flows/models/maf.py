@@ -39,13 +39,12 @@ from genjax_models.flows.models.base import (
     ACTIVATIONS,
     FlowModel,
     check_choice,
-    int_tuple,
-    positive_int,
 )
 from genjax_models.flows.permutation import Permute, reverse_permutation
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
 from genjax_models.model import Params
 from genjax_models.nn.made import MADE
+from genjax_models.validation import int_tuple, positive_int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,14 +36,13 @@ from genjax_models.flows.models.base import (
     ACTIVATIONS,
     FlowModel,
     check_choice,
-    int_tuple,
     layer_params,
-    positive_int,
 )
 from genjax_models.flows.permutation import Permute, reverse_permutation
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
 from genjax_models.flows.spline import SplineCoupling, spline_param_size
 from genjax_models.model import Params
+from genjax_models.validation import int_tuple, positive_int
 
 MIXINGS: tuple[str, ...] = ("lu", "reverse")
 

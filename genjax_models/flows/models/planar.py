@@ -32,10 +32,11 @@ import jax.numpy as jnp
 
 from genjax_models.errors import ConfigError
 from genjax_models.flows.actnorm import ActNorm, actnorm_init
-from genjax_models.flows.models.base import FlowModel, positive_int
+from genjax_models.flows.models.base import FlowModel
 from genjax_models.flows.planar import Planar, Radial, planar_init, radial_init
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
 from genjax_models.model import Params
+from genjax_models.validation import positive_int
 
 _LOG_E_MINUS_1 = math.log(math.e - 1.0)  # softplus(log(e - 1)) = 1
 

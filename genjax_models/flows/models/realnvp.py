@@ -36,12 +36,11 @@ from genjax_models.flows.models.base import (
     FlowModel,
     check_choice,
     init_actnorm_stack,
-    int_tuple,
-    positive_int,
 )
 from genjax_models.flows.permutation import Permute, reverse_permutation
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
 from genjax_models.model import Params
+from genjax_models.validation import int_tuple, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
