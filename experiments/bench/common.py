@@ -39,14 +39,23 @@ RESULTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "distrax", "numpy")
 
 
-def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the common benchmark flags (``--quick``)."""
+def parse_args(
+    description: str, argv: list[str] | None = None, parts: tuple[str, ...] | None = None
+) -> argparse.Namespace:
+    """Parse the common benchmark flags (``--quick``; ``--part`` where a benchmark has parts)."""
     parser = argparse.ArgumentParser(description=description.strip().splitlines()[0])
     parser.add_argument(
         "--quick",
         action="store_true",
         help="tiny budgets for a smoke run; writes <name>_quick.json instead of <name>.json",
     )
+    if parts:
+        parser.add_argument(
+            "--part",
+            choices=("all", *parts),
+            default="all",
+            help="run one part only; writes <name>_<part>.json",
+        )
     return parser.parse_args(argv)
 
 

@@ -48,6 +48,7 @@ What it measures:
 Run (from the repo root):
     python experiments/bench/diffusion_samplers.py           # experiments/results/diffusion_samplers.json
     python experiments/bench/diffusion_samplers.py --quick   # smoke run, diffusion_samplers_quick.json
+    python experiments/bench/diffusion_samplers.py --part overhead   # (b) only: diffusion_samplers_overhead.json
 """
 
 from __future__ import annotations
@@ -421,7 +422,7 @@ def compile_case(
 
 # ----------------------------------------------------------------------------- main
 def main() -> None:
-    args = parse_args(__doc__)
+    args = parse_args(__doc__, parts=("oracle", "overhead"))
     quick = args.quick
     t0 = time.perf_counter()
     nfes = [5, 20] if quick else [5, 10, 20, 50, 100, 200, 500, 1000]
@@ -430,7 +431,7 @@ def main() -> None:
     cases = []
     print("(a) error vs NFE on the Gaussian-mixture oracle (float64)", flush=True)
     with float64():
-        for process_name in ("edm", "vp"):
+        for process_name in ("edm", "vp") if args.part in ("all", "oracle") else ():
             for dim in (2, 16):
                 if quick and (dim == 16 or process_name == "vp"):
                     continue
@@ -457,6 +458,8 @@ def main() -> None:
     print("(b) sampler overhead with real networks (float32)", flush=True)
     overhead, compiles = [], []
     networks = _networks()[:1] if quick else _networks()
+    if args.part == "oracle":
+        networks = []
     for label, model, params, shape in networks:
         timed = ("euler", "dpm-solver++") if quick else OVERHEAD_SAMPLERS
         overhead.append(overhead_case(label, model, params, shape, 256, 20 if quick else 100, 1 if quick else 5, timed))
@@ -481,6 +484,7 @@ def main() -> None:
     payload = {
         "description": "diffusion samplers: error vs NFE on the exact mixture oracle; scan overhead and compile time",
         "quick": quick,
+        "part": args.part,
         "settings": {"nfes": nfes, "batch": batch, "reference_nfe": ref_nfe, "dtype_oracle": "float64", "dtype_overhead": "float32"},
         "summary": summary,
         "oracle_cases": cases,
@@ -488,7 +492,8 @@ def main() -> None:
         "compile": compiles,
         "wall_time_s": time.perf_counter() - t0,
     }
-    path = write_result("diffusion_samplers_quick" if quick else "diffusion_samplers", payload)
+    name = "diffusion_samplers" + ("" if args.part == "all" else f"_{args.part}") + ("_quick" if quick else "")
+    path = write_result(name, payload)
     print(f"total {payload['wall_time_s']:.0f}s; wrote {path}")
 
 

@@ -38,7 +38,8 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from common import compiled_flops, measure_matmul_flops, parse_args, write_result  # noqa: E402
 
-from genjax_models.data import batch_indices, load_dataset, prepare  # noqa: E402
+from genjax_models.data import load_dataset, prepare
+from genjax_models.data.batching import batch_indices_from_orders, epoch_orders, epochs_spanned  # noqa: E402
 from genjax_models.model import get_model  # noqa: E402
 from genjax_models.train import (  # noqa: E402
     TrainConfig,
@@ -158,9 +159,9 @@ def plain_mlp_case(batch: int, steps_per_call: int, rounds: int, calls: int) -> 
     state = (jnp.zeros((), jnp.int32), params, optimizer.init(params))
     key = jax.random.key(1)
 
-    def update(state, data, key):
+    def update(state, data, key, orders):
         step, params, opt_state = state
-        x = data[batch_indices(key, step, data.shape[0], batch)]
+        x = data[batch_indices_from_orders(orders[1], orders[0], step, batch)]
         noisy = x + 0.1 * jax.random.normal(jax.random.fold_in(key, step), x.shape, x.dtype)
 
         def loss_fn(p):
@@ -170,11 +171,17 @@ def plain_mlp_case(batch: int, steps_per_call: int, rounds: int, calls: int) -> 
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (step + 1, optax.apply_updates(params, updates), opt_state), {"loss": loss}
 
+    # As the trainer does: the permutations of the epochs this call spans are drawn once per
+    # call (one sort of N per epoch), not once per step.
+    spanned = epochs_spanned(steps_per_call, data.shape[0], batch)
+
     def many(state, data, key):
-        return jax.lax.scan(lambda c, _: update(c, data, key), state, None, length=steps_per_call)
+        first_epoch = state[0] // (data.shape[0] // batch)
+        orders = (first_epoch, epoch_orders(key, first_epoch, spanned, data.shape[0]))
+        return jax.lax.scan(lambda c, _: update(c, data, key, orders), state, None, length=steps_per_call)
 
     step = jax.jit(many, donate_argnums=0)
-    step_flops = compiled_flops(jax.jit(update), state, data, key)
+    step_flops = compiled_flops(jax.jit(update), state, data, key, (0, epoch_orders(key, 0, spanned, data.shape[0])))
     paired = _paired(step, state, data, key, rounds, calls, step_flops * steps_per_call)
     out = _summarise("plain_flax_mlp_regression_2d_b256", step_flops, steps_per_call, batch, paired)
     out["model"] = {"widths": [2, 256, 256, 256, 2], "activation": "silu", "loss": "mse", "optimizer": "adam"}
