@@ -147,8 +147,9 @@ class Conv(nn.Module):
             raise ShapeError(f"Conv expects x of shape [B, H, W, C], got {x.shape}")
         kh, kw = (int(k) for k in self.kernel_size)
         kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features))
-        y = conv2d(x, kernel.astype(x.dtype), self.strides, self.impl)
+        dtype = jnp.result_type(x, kernel)  # flax's promotion: float64 in or params -> float64
+        y = conv2d(x.astype(dtype), kernel.astype(dtype), self.strides, self.impl)
         if self.use_bias:
-            y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
+            y = y + self.param("bias", self.bias_init, (self.features,)).astype(dtype)
         return y
 

@@ -99,9 +99,9 @@ def _oracle_runs(name: str) -> dict[str, np.ndarray]:
     Chunks of 2048 fresh samples run one after another (lax.map); each gives, per loss,
     L(0), L(+delta), L(-delta) with common random numbers (the same key for every delta) and
     dL/ddelta at 0, plus the likelihood-weighted loss's metrics at delta = 0 and the paired gap
-    bound - (-log p0(x0)). Calls stay small: with jaxlib 0.10.2 on CPU, large calls of the oracle
-    next to a while loop (the log-SNR bisection) can wedge XLA's Eigen thread pool (all threads
-    idle, the result never ready); 65536 rows did so reliably on a 2-core machine.
+    bound - (-log p0(x0)). Calls stay small: with jaxlib 0.10.2 on a 2-core CPU, single calls of
+    32768-65536 oracle rows next to a while loop (the log-SNR bisection) were seen to hang with
+    every thread idle; the cause was not pinned down, and 2048-row chunks have not hung since.
     """
     process, mix = get_process(name), _mixture()
     configs = _configs(name)

@@ -113,3 +113,14 @@ def test_bad_input_gets_clear_errors():
     with pytest.raises(UnknownNameError, match="auto, patches, xla"):
         resolve_impl("cudnn")
     assert resolve_impl("auto") == ("patches" if jax.default_backend() == "cpu" else "xla")
+
+
+def test_dtype_promotion_matches_flax_conv():
+    """float32 inputs with float64 parameters compute in float64, as ``flax.linen.Conv`` does."""
+    x64 = jax.random.normal(jax.random.key(0), (1, 4, 4, 2), jnp.float64)
+    params = Conv(3).init(jax.random.key(1), x64)
+    x32 = x64.astype(jnp.float32)
+    ours = Conv(3).apply(params, x32)
+    theirs = nn.Conv(3, (3, 3), padding="SAME").apply(params, x32)
+    assert ours.dtype == theirs.dtype == jnp.float64
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
