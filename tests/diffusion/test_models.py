@@ -84,6 +84,7 @@ def test_exact_denoiser_gives_the_oracle_likelihood():
         assert model.estimator_details()["trace"] == "exact"
 
 
+@pytest.mark.slow
 def test_image_model_scaling_and_hutchinson(digits):
     model = get_model("edm", digits.spec, channels=8, channel_mult=(1,), nfe=3, eval_steps=2)
     assert model.scales_images and model.estimator_kind() == "estimate"

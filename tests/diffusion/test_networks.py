@@ -110,7 +110,7 @@ def unet_and_params():
     return net, params
 
 
-@pytest.mark.parametrize("size", [8, 28])
+@pytest.mark.parametrize("size", [8, pytest.param(28, marks=pytest.mark.slow)])
 def test_unet_shapes_jit_grad_and_labels(unet_and_params, size):
     """8 -> 4 -> 2 and 28 -> 14 -> 7 with the same parameters; rows 0 and 2 (labels 1, 2) share
     an input and must differ; rows 1 and 3 (labels 10 and -1: both null) must agree."""
