@@ -1,22 +1,5 @@
-"""float64 inside a `with` block, on every supported jax version."""
+"""float64 inside a `with` block, on every supported jax version (the package's helper)."""
 
-from __future__ import annotations
+from genjax_models.precision import float64
 
-import contextlib
-
-import jax
-
-
-@contextlib.contextmanager
-def float64():
-    """Enable 64-bit floats for the block (``jax.enable_x64`` on new jax, the config flag on old)."""
-    if hasattr(jax, "enable_x64"):
-        with jax.enable_x64(True):
-            yield
-        return
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
+__all__ = ["float64"]

@@ -53,7 +53,6 @@ Run (from the repo root):
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import statistics
@@ -75,6 +74,7 @@ from genjax_models.diffusion import samplers as S  # noqa: E402
 from genjax_models.errors import ConfigError  # noqa: E402
 from genjax_models.eval.sample_metrics import mmd2, random_directions, sliced_wasserstein  # noqa: E402
 from genjax_models.model import get_model  # noqa: E402
+from genjax_models.precision import float64  # noqa: E402
 
 # label -> (sampler name, options)
 ODE_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -98,22 +98,6 @@ DPM_DEFAULT = "dpm-solver++(2M)"
 DPM_VARIANTS = [k for k in ODE_SAMPLERS if k.startswith("dpm-solver++(2M") or k.startswith("dpm-solver++(3M")]
 OVERHEAD_SAMPLERS = ("euler", "ddim", "heun", "rk4", "dpm-solver++", "ancestral", "euler-maruyama", "pc", "langevin")
 COMPILE_SAMPLERS = ("euler", "heun", "dpm-solver++", "ancestral", "pc")
-
-
-# --------------------------------------------------------------------------- float64
-@contextlib.contextmanager
-def float64():
-    """Enable 64-bit floats for the block (``jax.enable_x64`` where it exists, else the flag)."""
-    if hasattr(jax, "enable_x64"):
-        with jax.enable_x64(True):
-            yield
-        return
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
 
 
 # ---------------------------------------------------------------------- oracle part
