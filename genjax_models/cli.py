@@ -1,16 +1,19 @@
 """The ``genjax`` command.
 
-    genjax list
+    genjax list [--verbose]
+    genjax describe MODEL
     genjax train MODEL [--data NAME] [--steps N] [--batch-size B] [--lr LR] [--seed S]
-                       [--workdir DIR] [--config FILE] [--set KEY=VALUE ...]
-    genjax eval --workdir DIR [--split test] [--k K] [--estimator NAME] [--batch-size B] [--seed S]
-                [--option KEY=VALUE ...]
+                       [--workdir DIR] [--config FILE] [--set KEY=VALUE ...] [--eval]
+                       [--no-progress]
+    genjax eval --workdir DIR [--split test] [--k K] [--estimator NAME] [--option KEY=VALUE ...]
+                [--batch-size B] [--seed S] [--no-progress]
     genjax sample --workdir DIR [--num N] [--seed S] [--out FILE] [--sampler NAME] [--nfe N]
-                  [--option KEY=VALUE ...]
+                  [--option KEY=VALUE ...] [--batch-size B] [--no-progress]
 
-A user's mistake (unknown name, bad shape or data, missing or mismatched checkpoint,
-config conflict) prints one line ``genjax: error: ...`` on stderr and exits with status 2,
-without a traceback. ``eval`` prints exactly one JSON object on stdout.
+The CLI knows nothing of any family: it asks the model (its declared fields and options, see
+:mod:`genjax_models.model`). A user's mistake (unknown name, bad value, bad shape or data,
+missing or mismatched checkpoint, config conflict) prints one line ``genjax: error: ...`` on
+stderr and exits with status 2, without a traceback. ``eval`` prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from typing import Any
 from genjax_models.errors import GenjaxError
 
 EXIT_USAGE = 2
+# CLI flags that stand for a conventional model option (genjax_models.model's docstring).
+_FLAG_OPTIONS = {"--k": "num_samples", "--estimator": "estimator", "--sampler": "sampler",
+                 "--nfe": "nfe"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,45 +45,64 @@ def _fail(message: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="genjax", description="Deep generative models in JAX.")
+    """Return the ``genjax`` argument parser (every option has help text and shows defaults)."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(prog="genjax", description="Deep generative models in JAX.",
+                     formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="list models and datasets")
+    listing = sub.add_parser("list", help="list models and datasets", formatter_class=fmt)
+    listing.add_argument("--verbose", action="store_true",
+                         help="also list every model's hyper-parameters and options")
 
-    train = sub.add_parser("train", help="train a model (resumes if WORKDIR holds the same run)")
+    describe = sub.add_parser("describe", formatter_class=fmt,
+                              help="a model's hyper-parameters, sample options and estimators")
+    describe.add_argument("model", help="model name (see `genjax list`)")
+
+    train = sub.add_parser("train", formatter_class=fmt,
+                           help="train a model (resumes if WORKDIR holds the same run)")
     train.add_argument("model", help="model name (see `genjax list`)")
-    train.add_argument("--data", help="dataset name or .npz path (default: the model's usual dataset)")
-    train.add_argument("--steps", type=int, help="total optimiser steps")
-    train.add_argument("--batch-size", type=int, help="global batch size")
-    train.add_argument("--lr", type=float, help="learning rate")
-    train.add_argument("--seed", type=int, help="random seed")
-    train.add_argument("--workdir", help="run directory (default: runs/MODEL_DATA)")
+    train.add_argument("--data", help="dataset name or .npz path (default: the model's usual one)")
+    train.add_argument("--steps", type=int, help="total optimiser steps (default: the model's)")
+    train.add_argument("--batch-size", type=int, help="global batch size (default: the model's)")
+    train.add_argument("--lr", type=float, help="peak learning rate (default: the model's)")
+    train.add_argument("--seed", type=int, help="random seed (default: 0)")
+    train.add_argument("--workdir", help="run directory (default: runs/MODEL_DATA[_FIELD=VALUE])")
     train.add_argument("--config", help="ml_collections config file (experiments/configs/*.py)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any field, e.g. model.latent_dim=16")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a field, e.g. model.latent_dim=16 (see `genjax describe`)")
     train.add_argument("--eval", action="store_true", help="evaluate the test NLL at the end")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    ev = sub.add_parser("eval", help="estimate NLL of a trained run; prints one JSON object")
-    ev.add_argument("--workdir", required=True)
-    ev.add_argument("--split", default="test", choices=("test", "train"))
-    ev.add_argument("--k", type=int, help="importance samples (latent-variable models)")
-    ev.add_argument("--estimator", help="log-likelihood estimator where a model has several (diffusion: pf-ode, vlb)")
-    ev.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="estimator option, e.g. trace=hutchinson")
-    ev.add_argument("--batch-size", type=int, default=100)
-    ev.add_argument("--seed", type=int, default=0)
+    ev = sub.add_parser("eval", formatter_class=fmt,
+                        help="estimate the NLL of a trained run; prints one JSON object")
+    ev.add_argument("--workdir", required=True, help="a run directory written by `genjax train`")
+    ev.add_argument("--split", default="test", choices=("test", "train"), help="data split")
+    ev.add_argument("--k", type=int, help="importance samples (models with an IWAE estimate)")
+    ev.add_argument("--estimator", help="estimator, where a model has several (`genjax describe`)")
+    ev.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="log-prob option, e.g. trace=hutchinson (see `genjax describe`)")
+    ev.add_argument("--batch-size", type=int, default=100, help="examples per log_prob call")
+    ev.add_argument("--seed", type=int, default=0, help="seed of stochastic estimators")
+    ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    sample = sub.add_parser("sample", help="draw samples from a trained run")
-    sample.add_argument("--workdir", required=True)
-    sample.add_argument("--num", type=int, default=64)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", help="output .png (grid) or .npy (array); default WORKDIR/samples_seedS.png")
-    sample.add_argument("--sampler", help="sampler name where a model has several (diffusion: ddim, heun, dpm-solver++, ...)")
+    sample = sub.add_parser("sample", formatter_class=fmt,
+                            help="draw samples from a trained run")
+    sample.add_argument("--workdir", required=True, help="a run directory written by `genjax train`")
+    sample.add_argument("--num", type=int, default=64, help="number of samples")
+    sample.add_argument("--seed", type=int, default=0, help="random seed")
+    sample.add_argument("--out", help="output .png (grid) or .npy (array); "
+                        "default WORKDIR/samples_seedS.png")
+    sample.add_argument("--sampler", help="sampler, where a model has several (diffusion)")
     sample.add_argument("--nfe", type=int, help="sampler budget in network evaluations (diffusion)")
-    sample.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="sampler option, e.g. mean=True")
+    sample.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="sample option, e.g. mean=true (see `genjax describe`)")
+    sample.add_argument("--batch-size", type=int, default=256, help="samples per call")
+    sample.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
-def _cmd_list(_: argparse.Namespace) -> int:
+def _cmd_list(args: argparse.Namespace) -> int:
     from genjax_models.data import list_datasets
     from genjax_models.model import list_models
 
@@ -87,53 +112,136 @@ def _cmd_list(_: argparse.Namespace) -> int:
     print("datasets:")
     for name, text in list_datasets().items():
         print(f"  {name:<16} {text}")
+    if args.verbose:
+        for name in list_models():
+            print()
+            _describe(name)
+    else:
+        print("details of a model: genjax describe MODEL")
+    return 0
+
+
+def _describe(name: str) -> None:
+    from genjax_models.model import describe_fields, list_models, model_class
+
+    cls = model_class(name)
+    recipe = cls.default_run
+    print(f"{name}: {list_models()[name]}")
+    print(f"  labels: {cls.labels}; default run: data={recipe.data}"
+          + (f", binarize={recipe.binarize}" if recipe.binarize else "")
+          + (f", dequantize={recipe.dequantize}" if recipe.dequantize else "")
+          + "".join(f", train.{k}={v}" for k, v in recipe.train.items()))
+    if recipe.expected:
+        print(f"  expected: {recipe.expected}")
+    print("  hyper-parameters (--set model.NAME=VALUE):")
+    for field in describe_fields(name):
+        print(f"    {field.name:<16} {field.type:<22} default {field.default!r:<18} {field.help}")
+    for title, options in (("sample options (genjax sample --option NAME=VALUE)",
+                            cls.sample_options),
+                           ("log-prob options (genjax eval --option NAME=VALUE)",
+                            cls.log_prob_options)):
+        print(f"  {title}:" + ("" if options else " none"))
+        for option in options:
+            from genjax_models.fields import type_name
+
+            print(f"    {option.name:<16} {type_name(option.type):<22} "
+                  f"default {option.default!r:<18} {option.help}")
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    _describe(args.model)
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from genjax_models.train.run import resolve_config, train_and_evaluate
+    from genjax_models.experiment import train_and_evaluate
+    from genjax_models.model import model_class
+    from genjax_models.train.run import default_workdir, resolve_config
 
+    for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size)):
+        if value is not None and value < (0 if flag == "--steps" else 1):
+            raise GenjaxError(f"{flag} must be >= {0 if flag == '--steps' else 1}, got {value}")
     flags: dict[str, Any] = {}
     if args.data:
         flags["data"] = args.data
-    train = {
-        key: value
-        for key, value in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr), ("seed", args.seed))
-        if value is not None
-    }
+    train = {key: value for key, value in (("steps", args.steps), ("batch_size", args.batch_size),
+                                           ("lr", args.lr), ("seed", args.seed))
+             if value is not None}
     if train:
         flags["train"] = train
     config = resolve_config(args.model, config_file=args.config, flags=flags, overrides=args.set)
-    workdir = args.workdir or os.path.join("runs", f"{config['model']}_{config['data']}".replace(os.sep, "_"))
-    result = train_and_evaluate(config, workdir, progress=not args.no_progress, eval_split="test" if args.eval else None)
+    # model_config holds only what a config file or --set changed: name the workdir after it.
+    workdir = args.workdir or default_workdir(config, config["model_config"])
+    recipe = model_class(args.model).default_run
+    if recipe.expected and args.steps is None and not args.config:
+        print(f"default run of {args.model}: {recipe.expected}", file=sys.stderr)
+    result = train_and_evaluate(config, workdir, progress=not args.no_progress,
+                                eval_split="test" if args.eval else None)
     last = result.history[-1] if result.history else {}
+    step = int(last.get("step", result.resumed_from or 0))
     if result.resumed_from is not None:
         print(f"resumed from step {result.resumed_from}")
-    summary = ", ".join(f"{k}={last[k]:.4g}" for k in ("loss", "elbo", "kl") if isinstance(last.get(k), float))
-    print(f"trained {config['model']} on {config['data']} to step {last.get('step', result.resumed_from)}: {summary}")
-    print(f"workdir:  {os.path.abspath(workdir)}")
+        if result.resumed_from >= config["train"]["steps"]:
+            print(f"the checkpoint is already at step {result.resumed_from} >= train.steps="
+                  f"{config['train']['steps']}: nothing to train (raise --steps to continue)")
+            step = result.resumed_from
+    summary = ", ".join(f"{k}={last[k]:.4g}" for k in ("loss", "nll", "bits_per_dim")
+                        if isinstance(last.get(k), float))
+    print(f"trained {config['model']} on {config['data']} to step {step}"
+          + (f": {summary}" if summary else ""))
+    root = os.path.abspath(workdir)
+    print(f"workdir:  {root}")
     for name in ("config.json", "metrics.jsonl", "samples.png", "loss.png"):
-        print(f"  {name:<14} {os.path.join(os.path.abspath(workdir), name)}")
+        if os.path.exists(os.path.join(root, name)):
+            print(f"  {name:<14} {os.path.join(root, name)}")
     print(f"next: genjax eval --workdir {workdir}")
     return 0
+
+
+def _model_options(model: Any, kind: str, raw: dict[str, Any], flags: dict[str, Any]) -> dict:
+    """Typed options for ``model``'s ``sample`` / ``log_prob`` from ``--option`` and flags.
+
+    A flag (``--k``, ``--estimator``, ``--sampler``, ``--nfe``) that the model has no option
+    for is an error naming the flag and the model's own options.
+    """
+    declared = model.sample_options if kind == "sample" else model.log_prob_options
+    names = [option.name for option in declared]
+    listed = ", ".join(names) if names else "none"
+    options = dict(raw)
+    for flag, value in flags.items():
+        if value is None:
+            continue
+        option = _FLAG_OPTIONS[flag]
+        if option not in names:
+            extra = ""
+            if kind == "log_prob":
+                extra = f"; its estimator is {model.describe_log_prob().estimator!r}"
+            raise GenjaxError(f"{flag} does not apply to {model.name}{extra} "
+                              f"(its {kind} options: {listed})")
+        options[option] = value
+    resolve = model.resolve_sample_options if kind == "sample" else model.resolve_log_prob_options
+    typed = resolve(options)
+    return {name: typed[name] for name in options}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     import jax
 
-    from genjax_models.eval import evaluate, write_eval
+    from genjax_models.eval import evaluate
     from genjax_models.train.run import load_run
+    from genjax_models.workdir import write_eval
 
     if args.k is not None and args.k < 1:
         raise GenjaxError(f"--k must be >= 1, got {args.k}")
-    options = _parse_options(args.option)
-    if args.k is not None:
-        options["num_samples"] = args.k
-    if args.estimator is not None:
-        options["estimator"] = args.estimator
+    if args.batch_size < 1:
+        raise GenjaxError(f"--batch-size must be >= 1, got {args.batch_size}")
+    raw = _parse_options(args.option)
     run = load_run(args.workdir)
-    _check_options(run.model.log_prob, options, f"estimator option for {run.config['model']}", skip=3)
-    report = evaluate(run.model, run.params, run.data, split=args.split, key=jax.random.key(args.seed), batch_size=args.batch_size, **options)
+    options = _model_options(run.model, "log_prob", raw,
+                             {"--k": args.k, "--estimator": args.estimator})
+    report = evaluate(run.model, run.params, run.data, split=args.split,
+                      key=jax.random.key(args.seed), batch_size=args.batch_size,
+                      progress=not args.no_progress, **options)
     record = write_eval(args.workdir, report, run.config)
     print(json.dumps(record))
     return 0
@@ -142,29 +250,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
+    from tqdm.auto import tqdm
 
     from genjax_models import viz
     from genjax_models.train.run import load_run
 
     if args.num < 1:
         raise GenjaxError(f"--num must be >= 1, got {args.num}")
+    if args.batch_size < 1:
+        raise GenjaxError(f"--batch-size must be >= 1, got {args.batch_size}")
     out = args.out or os.path.join(args.workdir, f"samples_seed{args.seed}.png")
     if not out.endswith((".png", ".npy")):
         raise GenjaxError(f"--out must end in .png or .npy, got {out}")
     if args.nfe is not None and args.nfe < 1:
         raise GenjaxError(f"--nfe must be >= 1, got {args.nfe}")
-    options = _parse_options(args.option)
-    if args.sampler is not None:
-        options["sampler"] = args.sampler
-    if args.nfe is not None:
-        options["nfe"] = args.nfe
+    raw = _parse_options(args.option)
     run = load_run(args.workdir)
-    _check_options(run.model.sample, options, f"sampler option for {run.config['model']}", skip=3)
-    try:
-        samples = run.model.sample(run.params, jax.random.key(args.seed), args.num, **options)
-    except TypeError as err:
-        raise GenjaxError(f"bad sampler option for {run.config['model']}: {err}") from err
-    samples = np.asarray(samples)
+    options = _model_options(run.model, "sample", raw,
+                             {"--sampler": args.sampler, "--nfe": args.nfe})
+    resolved = run.model.resolve_sample_options(options)
+    shown = ", ".join(f"{k}={v}" for k, v in resolved.items() if v is not None) or "none"
+    print(f"sampling {args.num} from {run.config['model']} (options: {shown})", file=sys.stderr)
+    key = jax.random.key(args.seed)
+    sizes = [min(args.batch_size, args.num - start) for start in range(0, args.num, args.batch_size)]
+    chunks = []
+    for i, size in enumerate(tqdm(sizes, disable=args.no_progress, unit="batch", leave=False)):
+        chunk_key = key if len(sizes) == 1 else jax.random.fold_in(key, i)
+        chunks.append(np.asarray(run.model.sample(run.params, chunk_key, size, **options)))
+    samples = np.concatenate(chunks)
     if out.endswith(".npy"):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         tmp = out + ".tmp.npy"
@@ -176,37 +289,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_options(items: Sequence[str]) -> dict[str, Any]:
-    """Parse repeated ``KEY=VALUE`` strings (values as Python literals where they parse)."""
-    from genjax_models.train.run import parse_value
-
-    options: dict[str, Any] = {}
+def _parse_options(items: Sequence[str]) -> dict[str, str]:
+    """Split repeated ``KEY=VALUE`` strings; values stay text, typed by the model's options."""
+    options: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise GenjaxError(f"--option expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        options[key.strip()] = parse_value(value)
+        options[key.strip()] = value.strip()
     return options
 
 
-def _check_options(fn: Any, options: dict[str, Any], what: str, skip: int) -> None:
-    """Raise a GenjaxError naming the valid keywords if ``options`` has ones ``fn`` does not take.
-
-    ``skip`` positional parameters (params, key/batch, ...) are not options.
-    """
-    import inspect
-
-    params = list(inspect.signature(fn).parameters.values())
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return
-    valid = [p.name for p in params[skip:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    bad = sorted(set(options) - set(valid))
-    if bad:
-        choices = ", ".join(valid) if valid else "none"
-        raise GenjaxError(f"unknown {what}: {', '.join(bad)}; valid: {choices}")
-
-
-COMMANDS = {"list": _cmd_list, "train": _cmd_train, "eval": _cmd_eval, "sample": _cmd_sample}
+COMMANDS = {"list": _cmd_list, "describe": _cmd_describe, "train": _cmd_train,
+            "eval": _cmd_eval, "sample": _cmd_sample}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,16 +64,47 @@ def save_samples(samples: Any, path: str, title: str | None = None) -> str:
     return path
 
 
+def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
+    """Return the bias-corrected exponential moving average of ``values`` (TensorBoard's smoothing).
+
+    ``m_i = w m_{i-1} + (1 - w) v_i``, reported as ``m_i / (1 - w^(i+1))`` so early points are
+    not pulled towards 0.
+    """
+    out, mean = [], 0.0
+    for i, value in enumerate(values):
+        mean = weight * mean + (1.0 - weight) * float(value)
+        out.append(mean / (1.0 - weight ** (i + 1)))
+    return out
+
+
+# Units of the metrics a loss plot may show (nats per example unless said otherwise).
+_UNITS = {"bits_per_dim": "bits/dim", "nll": "nats", "elbo": "nats", "kl": "nats",
+          "recon": "nats", "bound_nats": "nats"}
+
+
 def save_loss_curve(history: Sequence[dict[str, Any]], path: str, key: str = "loss") -> str:
-    """Plot ``key`` against ``step`` from logged metric records and save it as a PNG."""
+    """Plot ``key`` against ``step``: the raw curve, faint, under a smoothed one; save a PNG.
+
+    The y-axis names the metric and its unit (``bits_per_dim`` when the records have it, as a
+    second panel; the loss is in nats for likelihood losses).
+    """
     plt = _pyplot()
-    steps = [r["step"] for r in history if r.get(key) is not None]
-    values = [r[key] for r in history if r.get(key) is not None]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(steps, values)
-    ax.set_xlabel("step")
-    ax.set_ylabel(key)
-    ax.grid(alpha=0.3)
+    panels = [key] + (["bits_per_dim"] if any(r.get("bits_per_dim") is not None
+                                              for r in history) else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, name in zip(axes[0], panels, strict=True):
+        steps = [r["step"] for r in history if r.get(name) is not None]
+        values = [r[name] for r in history if r.get(name) is not None]
+        ax.plot(steps, values, color="C0", alpha=0.3, linewidth=1, label="raw")
+        if len(values) > 2:
+            ax.plot(steps, smooth(values), color="C0", linewidth=2, label="smoothed (EMA 0.9)")
+            ax.legend(loc="upper right")
+        unit = _UNITS.get(name) or (
+            "nats" if name == "loss" and any("nll" in r for r in history) else None
+        )
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{name} ({unit})" if unit else name)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

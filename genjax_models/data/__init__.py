@@ -8,6 +8,7 @@
   ``(key, step)``), :func:`iterate_batches` for evaluation.
 """
 
+from genjax_models.data.batch import Batch, as_batch, check_labels
 from genjax_models.data.batching import (
     batch_indices,
     batch_indices_from_orders,
@@ -34,6 +35,9 @@ from genjax_models.data.toys import (
 from genjax_models.data.transforms import binarize_dynamic, dequantize_uniform, prepare
 
 __all__ = [
+    "Batch",
+    "as_batch",
+    "check_labels",
     "CHECKERBOARD_ENTROPY",
     "EIGHT_GAUSSIANS_CENTRES",
     "EIGHT_GAUSSIANS_RADIUS",

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from genjax_models.data.spec import DataSpec
+from genjax_models.errors import unknown_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +86,27 @@ class PreparedData:
 
     def split(self, name: str) -> np.ndarray:
         """Return the evaluation array for ``"train"`` or ``"test"`` (preprocessed, fixed)."""
-        from genjax_models.errors import unknown_name
-
         if name == "test":
             return self.test
         if name == "train":
             return self.train_eval
         raise unknown_name("split", name, ["train", "test"])
+
+    def split_labels(self, name: str) -> np.ndarray | None:
+        """Return the int32 labels ``[N]`` of split ``"train"`` or ``"test"`` (``None``: none)."""
+        if name not in ("train", "test"):
+            raise unknown_name("split", name, ["train", "test"])
+        return self.dataset.train_labels if name == "train" else self.dataset.test_labels
+
+    @property
+    def train_labels(self) -> np.ndarray | None:
+        """The labels of :attr:`train`, row for row (``None`` for unlabelled data)."""
+        return self.dataset.train_labels
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether every example carries a class label."""
+        return self.dataset.train_labels is not None and self.dataset.test_labels is not None
 
     @property
     def train_eval(self) -> np.ndarray:

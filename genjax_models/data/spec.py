@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 DataType = Literal["binary", "grey", "continuous"]
@@ -24,12 +25,14 @@ class DataSpec:
         per example (e.g. ``-D log L`` for uniform dequantisation ``y = (x + u) / L``).
         :func:`genjax_models.eval.nll_in_data_space` adds it once, in one place, so that a
         continuous model's log-density becomes a bound on the discrete log-probability.
+      num_classes: number of class labels the data carries (``None``: unlabelled).
     """
 
     event_shape: tuple[int, ...]
     data_type: DataType
     num_levels: int | None = None
     log_jacobian: float = 0.0
+    num_classes: int | None = None
 
     @property
     def num_dims(self) -> int:
@@ -38,3 +41,16 @@ class DataSpec:
         for n in self.event_shape:
             size *= int(n)
         return size
+
+    def data_nll(self, model_nll):
+        """Return the NLL in nats of the *data*: ``model_nll - log_jacobian`` (the one place).
+
+        ``model_nll`` is a model's ``-log_prob`` (or a bound on it) of the arrays it was given;
+        for uniformly dequantised data this adds ``D log L``, giving a bound on the NLL of the
+        discrete data.
+        """
+        return model_nll - self.log_jacobian
+
+    def bits_per_dim(self, model_nll):
+        """Return data-space bits per dimension, ``data_nll(model_nll) / (D ln 2)``."""
+        return self.data_nll(model_nll) / (self.num_dims * math.log(2.0))

@@ -25,6 +25,7 @@ Uniform dequantisation ``y = (x + u) / L``, ``u ~ U[0, 1)^D``, has
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any
@@ -199,6 +200,9 @@ def _done(dataset, spec, train, test, transform, preprocessing) -> PreparedData:
     test = np.asarray(test, dtype=np.float32)
     check_finite(train, dataset.name, "train")
     check_finite(test, dataset.name, "test")
+    if dataset.train_labels is not None:
+        num_classes = int(max(np.max(dataset.train_labels), np.max(dataset.test_labels)) + 1)
+        spec = dataclasses.replace(spec, num_classes=num_classes)
     return PreparedData(
         dataset=dataset,
         spec=spec,

@@ -1,7 +1,7 @@
-"""Diffusion models through the common protocol: ``ddpm``, ``score-sde`` and ``edm``.
+"""Diffusion models through the common protocol: :class:`DiffusionModel`.
 
-One class, :class:`DiffusionModel`, holds the whole recipe; the three registered models are the same
-class with the defaults of their papers:
+One class holds the whole recipe; the three registered models (``ddpm``, ``score-sde``, ``edm``,
+in :mod:`~genjax_models.diffusion.presets`) are the same class with the defaults of their papers:
 
 ===============  ==========================  ==========  ==============  ====================
 model            forward process             loss        network output  default sampler
@@ -24,10 +24,14 @@ modelled as they are.
 
 **Likelihood.** ``log_prob(..., estimator="pf-ode")`` solves the probability-flow ODE from
 ``t_min`` to ``t_max`` with the instantaneous change of variables (exact divergence for D <= 16,
-Hutchinson's estimate with Rademacher probes otherwise; ``trace=`` chooses) and the Gaussian prior
+Hutchinson's estimate with Rademacher probes otherwise; the ``trace`` option chooses) and the Gaussian prior
 at ``t_max``: the density of the data as perturbed to ``t_min`` (1e-3 for VP, sigma = 0.002 for
 EDM), the usual convention of Song et al. (2021). ``estimator="vlb"`` (``ddpm`` only) is DDPM's
 discrete-time variational bound.
+
+**Training metrics.** The continuous-time losses report an unbiased estimate of the negative ELBO
+of model-space data (``bound_nats``); the model adds ``nll``, the same bound for the data as given
+(the 2 x - 1 Jacobian included), which the trainer turns into data-space ``bits_per_dim``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ from typing import Any, ClassVar, Self
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
+from genjax_models.data.batch import Batch
 from genjax_models.data.spec import DataSpec
 from genjax_models.diffusion import samplers as sampler_lib
 from genjax_models.diffusion.likelihood import ddpm_vlb, pf_ode_log_prob
@@ -46,20 +52,37 @@ from genjax_models.diffusion.losses import LOSSES, TIME_SAMPLING, WEIGHTINGS, ge
 from genjax_models.diffusion.networks import make_network
 from genjax_models.diffusion.parameterization import PREDICTIONS, make_denoiser
 from genjax_models.diffusion.processes import get_process
-from genjax_models.errors import ConfigError, ShapeError, unknown_name
-from genjax_models.model import LogProbKind, Metrics, Params, check_overrides
+from genjax_models.errors import ConfigError, unknown_name
+from genjax_models.fields import Option
+from genjax_models.model import LogProbInfo, Metrics, ModelBase, Params
 from genjax_models.validation import positive_int
 
 ESTIMATORS: tuple[str, ...] = ("pf-ode", "vlb")
 TRACES: tuple[str, ...] = ("auto", "exact", "hutchinson")
 NETWORKS: tuple[str, ...] = ("auto", "mlp", "unet")
-SDES: tuple[str, ...] = ("vp", "subvp", "ve")
 # Largest D for which trace="auto" uses the exact divergence (D JVPs per ODE stage).
 EXACT_TRACE_MAX_DIMS = 16
 
 
+def _sampler_option_union() -> tuple[Option, ...]:
+    """Every sampler's own options, each defaulting to ``None`` ("the sampler's default")."""
+    found: dict[str, tuple[Any, list[str]]] = {}
+    for name in sampler_lib.SAMPLERS:
+        for option, default in sampler_lib.sampler_options(name).items():
+            if option in ("dtype", "x_init", "cond"):
+                continue
+            tp, users = found.get(option, (None, []))
+            if tp is None and default is not None:
+                tp = type(default)
+            found[option] = (tp, [*users, name])
+    return tuple(
+        Option(option, (tp if tp is not None else float) | None, None, f"({', '.join(users)})")
+        for option, (tp, users) in sorted(found.items())
+    )
+
+
 @dataclasses.dataclass(frozen=True)
-class DiffusionModel:
+class DiffusionModel(ModelBase):
     """A denoising diffusion / score-based model (see the module docstring).
 
     Attributes:
@@ -67,22 +90,23 @@ class DiffusionModel:
       process: forward process name (``ddpm``, ``vp``, ``subvp``, ``ve``, ``edm``).
       num_steps: DDPM's N (``process="ddpm"`` only).
       schedule: DDPM's beta schedule, ``"linear"`` or ``"cosine"``.
-      objective: the training loss, ``"ddpm"``, ``"dsm"``, ``"v"`` or ``"edm"`` (:mod:`~genjax_models.diffusion.losses`).
+      objective: the training loss, ``"ddpm"``, ``"dsm"``, ``"v"`` or ``"edm"``.
       weighting: lambda(t) of the ``dsm`` objective: ``"unit"``, ``"sigma2"`` or ``"likelihood"``.
       time_sampling: ``"uniform"``, ``"antithetic"`` or ``"stratified"``.
       prediction: what the raw network predicts without preconditioning (eps, x0, v, score).
       preconditioning: EDM's c_skip / c_out / c_in / c_noise around the network.
       network: ``"auto"`` (MLP for vectors, U-Net for images), ``"mlp"`` or ``"unet"``.
       hidden: MLP hidden widths.
-      channels: U-Net base width; ``channel_mult`` its per-level multipliers.
+      channels: U-Net base width.
+      channel_mult: U-Net per-level width multipliers.
       image_scaling: model [0, 1] image data as 2 x - 1 (``None``: automatic from the data spec).
-      sampler, nfe: ``sample``'s default sampler and budget.
+      sampler: ``sample``'s default sampler.
+      nfe: ``sample``'s default budget in network evaluations.
       eval_steps: ODE steps of the ``pf-ode`` likelihood (RK4, 4 NFE each).
       trace: divergence in the ``pf-ode`` likelihood: ``"auto"``, ``"exact"`` or ``"hutchinson"``.
       num_probes: Rademacher probes per example for the Hutchinson trace.
     """
 
-    event_shape: tuple[int, ...]
     process: str = "vp"
     num_steps: int = 1000
     schedule: str = "linear"
@@ -103,31 +127,27 @@ class DiffusionModel:
     num_probes: int = 1
 
     name: ClassVar[str] = "diffusion"
-    log_prob_kind: ClassVar[LogProbKind] = "exact"
-    preview_options: ClassVar[dict[str, Any]] = {}
-    default_run: ClassVar[dict[str, Any]] = {}
+    sample_options: ClassVar[tuple[Option, ...]] = (
+        Option("sampler", str | None, None, "sampler name (default: the model's sampler)"),
+        Option("nfe", int | None, None, "budget in network evaluations (default: nfe)"),
+        *_sampler_option_union(),
+    )
+    log_prob_options: ClassVar[tuple[Option, ...]] = (
+        Option("estimator", str, "pf-ode", "pf-ode (probability-flow ODE) or vlb (ddpm only)"),
+        Option("trace", str | None, None, "divergence: auto, exact or hutchinson (pf-ode)"),
+        Option("num_steps", int | None, None, "RK4 steps of the pf-ode solve (default: eval_steps)"),
+        Option("num_probes", int | None, None, "Hutchinson probes (default: num_probes)"),
+    )
 
     def __post_init__(self) -> None:
-        try:
-            shape = tuple(int(n) for n in self.event_shape)
-            hidden = tuple(int(n) for n in self.hidden)
-            mult = tuple(int(n) for n in self.channel_mult)
-        except TypeError as err:
-            raise ConfigError(
-                f"event_shape, hidden and channel_mult must be sequences of ints, got "
-                f"{self.event_shape!r}, {self.hidden!r}, {self.channel_mult!r}"
-            ) from err
-        if not shape or any(n < 1 for n in shape):
-            raise ConfigError(f"event_shape must be a non-empty tuple of positive ints, got {shape}")
-        object.__setattr__(self, "event_shape", shape)
-        object.__setattr__(self, "hidden", hidden)
-        object.__setattr__(self, "channel_mult", mult)
-        kwargs = {"num_steps": self.num_steps, "schedule": self.schedule} if self.process == "ddpm" else {}
-        get_process(self.process, **kwargs)  # validates the name and DDPM settings
+        super().__post_init__()
+        self.forward_process  # noqa: B018 - validates the name and the DDPM settings
         if self.objective not in LOSSES:
             raise unknown_name("objective", self.objective, LOSSES)
         if self.objective == "ddpm" and self.process != "ddpm":
-            raise ConfigError(f"objective='ddpm' needs process='ddpm' (got {self.process!r}); use objective='dsm'")
+            raise ConfigError(
+                f"objective='ddpm' needs process='ddpm' (got {self.process!r}); use objective='dsm'"
+            )
         for field, choices in (
             ("weighting", WEIGHTINGS),
             ("time_sampling", TIME_SAMPLING),
@@ -140,8 +160,10 @@ class DiffusionModel:
                 raise unknown_name(field, getattr(self, field), choices)
         if self.preconditioning and self.prediction != "x0":
             raise ConfigError("preconditioning=True needs prediction='x0' (the network is EDM's F)")
-        if len(shape) != 3 and self.network == "unet":
-            raise ConfigError(f"network='unet' needs image data [H, W, C], got event_shape {shape}")
+        if len(self.event_shape) != 3 and self.network == "unet":
+            raise ConfigError(
+                f"network='unet' needs image data [H, W, C], got event_shape {self.event_shape}"
+            )
         for field in ("nfe", "eval_steps", "num_probes", "channels"):
             positive_int(field, getattr(self, field))
         sampler_lib.steps_for_nfe(self.sampler, self.nfe)  # a budget too small fails here
@@ -153,28 +175,21 @@ class DiffusionModel:
         Image-like data (quantised, values in [0, 1]) are rescaled to [-1, 1]; binary data are
         rejected (a diffusion model needs a density: dequantise instead).
         """
-        check_overrides(cls, overrides)
         if spec.data_type == "binary":
             raise ConfigError(
                 f"{cls.name} models continuous data; got binarised data. Use "
                 "--set data.binarize=none --set data.dequantize=uniform"
             )
-        kwargs: dict[str, Any] = {"event_shape": tuple(spec.event_shape)}
-        kwargs["image_scaling"] = spec.num_levels is not None
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return super().from_spec(spec, **{"image_scaling": spec.num_levels is not None,
+                                          **overrides})
 
     # ------------------------------------------------------------------ pieces
     @property
-    def num_dims(self) -> int:
-        """D, the number of scalar dimensions of one example."""
-        return math.prod(self.event_shape)
-
-    @property
     def forward_process(self):
         """The forward process object."""
-        kwargs = {"num_steps": self.num_steps, "schedule": self.schedule} if self.process == "ddpm" else {}
-        return get_process(self.process, **kwargs)
+        if self.process == "ddpm":
+            return get_process("ddpm", num_steps=self.num_steps, schedule=self.schedule)
+        return get_process(self.process)
 
     @property
     def scales_images(self) -> bool:
@@ -183,6 +198,11 @@ class DiffusionModel:
             return len(self.event_shape) == 3
         return bool(self.image_scaling)
 
+    @property
+    def scaling_log_det(self) -> float:
+        """log|det| of the map from data to model space per example: D log 2 for 2 x - 1."""
+        return self.num_dims * math.log(2.0) if self.scales_images else 0.0
+
     def network_module(self):
         """Return the Flax network ``(x [B, *event], noise_feature [B]) -> [B, *event]``."""
         kind = self.network
@@ -190,19 +210,14 @@ class DiffusionModel:
             kind = "unet" if len(self.event_shape) == 3 else "mlp"
         if kind == "mlp":
             return make_network(self.event_shape, kind="mlp", hidden=self.hidden)
-        return make_network(self.event_shape, kind="unet", base_width=self.channels, channel_mults=self.channel_mult)
+        return make_network(
+            self.event_shape, kind="unet", base_width=self.channels, channel_mults=self.channel_mult
+        )
 
-    def check_batch(self, batch: jax.Array) -> jax.Array:
-        """Check ``batch`` is ``[B, *event_shape]`` and return it as floats in model space."""
-        batch = jnp.asarray(batch)
-        if batch.ndim != len(self.event_shape) + 1 or tuple(batch.shape[1:]) != self.event_shape:
-            raise ShapeError(
-                f"expected batch of shape [B, {', '.join(map(str, self.event_shape))}] "
-                f"(i.e. [B, *event_shape]), got {tuple(batch.shape)}"
-            )
-        if not jnp.issubdtype(batch.dtype, jnp.floating):
-            batch = batch.astype(jnp.float32)
-        return 2.0 * batch - 1.0 if self.scales_images else batch
+    def to_model_space(self, batch: Batch | jax.Array) -> Float[Array, "b ..."]:
+        """Check a batch (``[B, *event_shape]``) and return it as floats in model space."""
+        x, _ = self.check_batch(batch)
+        return 2.0 * x - 1.0 if self.scales_images else x
 
     def to_data_space(self, y: jax.Array) -> jax.Array:
         """Map model-space samples back to data space (images clipped to [0, 1])."""
@@ -218,57 +233,8 @@ class DiffusionModel:
             preconditioning=self.preconditioning,
         )
 
-    # ---------------------------------------------------------------- protocol
-    def init(self, key: jax.Array, batch: jax.Array) -> Params:
-        """Initialise the network's Flax ``params`` on a batch."""
-        y = self.check_batch(batch)
-        return self.network_module().init(key, y, jnp.zeros(y.shape[:1], y.dtype))["params"]
-
-    def loss(self, params: Params, batch: jax.Array, key: jax.Array) -> tuple[jax.Array, Metrics]:
-        """Compute the configured diffusion loss on a batch (mean over batch and dimensions).
-
-        The metrics include the loss's own breakdown and, for continuous-time losses, an unbiased
-        estimate of the negative ELBO in bits/dim of model space (``bound_bpd``).
-        """
-        y = self.check_batch(batch)
-        options: dict[str, Any] = {"prediction": "x0", "time_sampling": self.time_sampling}
-        if self.objective == "dsm":
-            options["weighting"] = self.weighting
-        loss, metrics = get_loss(self.objective)(self.denoiser(params), self.forward_process, y, key, **options)
-        return loss, dict(metrics)
-
-    def sample(
-        self,
-        params: Params,
-        key: jax.Array,
-        num: int,
-        sampler: str | None = None,
-        nfe: int | None = None,
-        **options: Any,
-    ) -> jax.Array:
-        """Draw ``num`` examples with a sampler of :mod:`~genjax_models.diffusion.samplers`.
-
-        Args:
-          params: model parameters.
-          key: PRNG key.
-          num: number of samples (static).
-          sampler: sampler name (default: the model's ``sampler``).
-          nfe: network-evaluation budget (default: the model's ``nfe``).
-          **options: the sampler's own options (e.g. ``eta`` for ddim, ``grid``, ``order``).
-
-        Returns:
-          ``[num, *event_shape]`` in data space (images clipped to [0, 1]).
-        """
-        name = self.sampler if sampler is None else sampler
-        budget = self.nfe if nfe is None else int(nfe)
-        if name not in sampler_lib.SAMPLERS:
-            raise unknown_name("sampler", name, sampler_lib.SAMPLERS)
-        y = sampler_lib.sample(
-            name, self.denoiser(params), self.forward_process, key, (num, *self.event_shape), budget, **options
-        )
-        return self.to_data_space(y)
-
-    def _resolve_trace(self, trace: str | None) -> str:
+    def resolve_trace(self, trace: str | None) -> str:
+        """Return ``"exact"`` or ``"hutchinson"`` for a trace option (``None``: the field)."""
         trace = self.trace if trace is None else trace
         if trace not in TRACES:
             raise unknown_name("trace", trace, TRACES)
@@ -276,153 +242,129 @@ class DiffusionModel:
             return "exact" if self.num_dims <= EXACT_TRACE_MAX_DIMS else "hutchinson"
         return trace
 
-    def _check_estimator(self, estimator: str) -> None:
-        if estimator not in ESTIMATORS:
-            raise unknown_name("estimator", estimator, ESTIMATORS)
-        if estimator == "vlb" and self.process != "ddpm":
-            raise ConfigError(f"estimator 'vlb' is DDPM's discrete bound: it needs process='ddpm' (got {self.process!r}); use 'pf-ode'")
+    def _log_prob_settings(self, options: dict[str, Any]) -> dict[str, Any]:
+        opts = self.resolve_log_prob_options(options)
+        if opts["estimator"] not in ESTIMATORS:
+            raise unknown_name(f"{self.name} estimator", opts["estimator"], ESTIMATORS)
+        if opts["estimator"] == "vlb" and self.process != "ddpm":
+            raise ConfigError(
+                "estimator 'vlb' is DDPM's discrete bound: it needs process='ddpm' "
+                f"(got {self.process!r}); use 'pf-ode'"
+            )
+        opts["trace"] = self.resolve_trace(opts["trace"])
+        opts["num_steps"] = positive_int(
+            "num_steps", self.eval_steps if opts["num_steps"] is None else opts["num_steps"]
+        )
+        opts["num_probes"] = positive_int(
+            "num_probes", self.num_probes if opts["num_probes"] is None else opts["num_probes"]
+        )
+        return opts
+
+    # ---------------------------------------------------------------- protocol
+    def init(self, key: jax.Array, batch: Batch | jax.Array) -> Params:
+        """Initialise the network's Flax ``params`` on a batch."""
+        y = self.to_model_space(batch)
+        return self.network_module().init(key, y, jnp.zeros(y.shape[:1], y.dtype))["params"]
+
+    def loss(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, Metrics]:
+        """Compute the configured diffusion loss on a batch (mean over batch and dimensions).
+
+        The metrics hold the loss's own breakdown and, for continuous-time losses, ``nll``: an
+        unbiased estimate of the negative ELBO of the data as given, in nats per example.
+        """
+        y = self.to_model_space(batch)
+        options: dict[str, Any] = {"prediction": "x0", "time_sampling": self.time_sampling}
+        if self.objective == "dsm":
+            options["weighting"] = self.weighting
+        loss, metrics = get_loss(self.objective)(
+            self.denoiser(params), self.forward_process, y, key, **options
+        )
+        metrics = dict(metrics)
+        metrics.pop("bound_bpd", None)  # model-space bits/dim: bound_nats says the same
+        if "bound_nats" in metrics:
+            metrics["nll"] = metrics["bound_nats"] - self.scaling_log_det
+        return loss, metrics
+
+    def sample(
+        self, params: Params, key: jax.Array, num: int, *, labels: Any = None, **options: Any
+    ) -> Float[Array, "num ..."]:
+        """Draw ``num`` examples with a sampler of :mod:`~genjax_models.diffusion.samplers`.
+
+        Args:
+          params: model parameters.
+          key: PRNG key.
+          num: number of samples (static).
+          labels: must be ``None`` (unconditional model).
+          **options: ``sampler`` (default: the model's ``sampler``), ``nfe`` (default: the
+            model's ``nfe``) and the sampler's own options (e.g. ``eta`` for ddim, ``grid``,
+            ``order``); ``genjax describe`` lists them.
+
+        Returns:
+          ``[num, *event_shape]`` in data space (images clipped to [0, 1]).
+        """
+        self.check_sample_labels(labels, num)
+        opts = {k: v for k, v in self.resolve_sample_options(options).items() if v is not None}
+        name = opts.pop("sampler", self.sampler)
+        budget = opts.pop("nfe", self.nfe)
+        if name not in sampler_lib.SAMPLERS:
+            raise unknown_name("sampler", name, sampler_lib.SAMPLERS)
+        y = sampler_lib.sample(
+            name, self.denoiser(params), self.forward_process, key, (num, *self.event_shape),
+            budget, **opts,
+        )
+        return self.to_data_space(y)
 
     def log_prob(
-        self,
-        params: Params,
-        batch: jax.Array,
-        key: jax.Array,
-        estimator: str = "pf-ode",
-        trace: str | None = None,
-        num_steps: int | None = None,
-        num_probes: int | None = None,
-    ) -> jax.Array:
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array, **options: Any
+    ) -> Float[Array, " b"]:
         """Compute log p(x) per example in nats, in data space (see the module docstring).
 
         Args:
           params: model parameters.
           batch: ``[B, *event_shape]`` data.
           key: PRNG key (Hutchinson probes; VLB noise).
-          estimator: ``"pf-ode"`` (default) or ``"vlb"`` (``process="ddpm"`` only).
-          trace: ``"auto"``, ``"exact"`` or ``"hutchinson"`` (pf-ode; default the model's).
-          num_steps: RK4 steps of the pf-ode solve (default ``eval_steps``).
-          num_probes: Hutchinson probes per example (default ``num_probes``).
+          **options: ``estimator`` (``"pf-ode"``, default, or ``"vlb"``, ddpm only),
+            ``trace`` (pf-ode; default the model's), ``num_steps`` (RK4 steps of the pf-ode
+            solve, default ``eval_steps``), ``num_probes`` (default ``num_probes``).
 
         Returns:
-          ``[B]`` log-densities: exact up to ODE error (pf-ode, exact trace), an unbiased estimate
-          (Hutchinson) or a stochastic lower bound (vlb).
+          ``[B]`` log-densities: exact up to ODE error (pf-ode, exact trace), an unbiased
+          estimate (Hutchinson) or a stochastic lower bound (vlb).
         """
-        self._check_estimator(estimator)
-        y = self.check_batch(batch)
-        jacobian = self.num_dims * math.log(2.0) if self.scales_images else 0.0
+        opts = self._log_prob_settings(options)
+        y = self.to_model_space(batch)
         denoise = self.denoiser(params)
-        if estimator == "vlb":
+        if opts["estimator"] == "vlb":
             log_p, _ = ddpm_vlb(denoise, self.forward_process, y, key)
-            return log_p + jacobian
+            return log_p + self.scaling_log_det
         log_p = pf_ode_log_prob(
             denoise,
             self.forward_process,
             y,
             key,
-            num_steps=self.eval_steps if num_steps is None else int(num_steps),
+            num_steps=opts["num_steps"],
             method="rk4",
-            divergence=self._resolve_trace(trace),
-            num_probes=self.num_probes if num_probes is None else int(num_probes),
+            divergence=opts["trace"],
+            num_probes=opts["num_probes"],
         )
-        return log_p + jacobian
+        return log_p + self.scaling_log_det
 
-    def estimator(self, estimator: str = "pf-ode", trace: str | None = None, num_steps: int | None = None, num_probes: int | None = None) -> str:
-        """Name the estimator: ``"pf-ode"`` or ``"vlb"``."""
-        del trace, num_steps, num_probes
-        self._check_estimator(estimator)
-        return estimator
-
-    def estimator_kind(self, estimator: str = "pf-ode", trace: str | None = None, **_: Any) -> LogProbKind:
-        """Return what ``log_prob`` with these options is: exact, an estimate or a lower bound."""
-        self._check_estimator(estimator)
-        if estimator == "vlb":
-            return "lower-bound"
-        return "exact" if self._resolve_trace(trace) == "exact" else "estimate"
-
-    def estimator_details(self, estimator: str = "pf-ode", trace: str | None = None, num_steps: int | None = None, num_probes: int | None = None) -> dict[str, Any]:
-        """Return the settings behind the estimate (for the eval record)."""
-        self._check_estimator(estimator)
-        if estimator == "vlb":
-            return {"num_steps": self.num_steps, "reverse_variance": "beta", "decoder_variance": "posterior"}
-        resolved = self._resolve_trace(trace)
-        details: dict[str, Any] = {
-            "trace": resolved,
+    def describe_log_prob(self, **options: Any) -> LogProbInfo:
+        """Describe ``log_prob``: exact (pf-ode, exact trace), an estimate or a lower bound."""
+        opts = self._log_prob_settings(options)
+        if opts["estimator"] == "vlb":
+            details = {"num_steps": self.num_steps, "reverse_variance": "beta",
+                       "decoder_variance": "posterior"}
+            return LogProbInfo("lower-bound", "vlb", details)
+        details = {
+            "trace": opts["trace"],
             "ode_method": "rk4",
-            "ode_steps": self.eval_steps if num_steps is None else int(num_steps),
+            "ode_steps": opts["num_steps"],
             "t_min": float(self.forward_process.t_min),
         }
-        if resolved == "hutchinson":
-            details["num_probes"] = self.num_probes if num_probes is None else int(num_probes)
-        return details
-
-
-_TRAIN_2D = {"steps": 4000, "batch_size": 256, "lr": 1e-3, "ema_decay": 0.999, "log_every": 100,
-             "checkpoint_every": 1000, "steps_per_call": 50, "num_preview_samples": 1000}
-_TRAIN_IMAGES = {"steps": 3000, "batch_size": 64, "lr": 2e-3, "ema_decay": 0.999, "log_every": 100,
-                 "checkpoint_every": 1000, "steps_per_call": 20, "num_preview_samples": 64}
-
-
-@dataclasses.dataclass(frozen=True)
-class DDPMModel(DiffusionModel):
-    """DDPM (Ho et al. 2020): discrete linear-beta process, eps loss, ancestral sampling."""
-
-    process: str = "ddpm"
-    objective: str = "ddpm"
-    sampler: str = "ancestral"
-    nfe: int = 1000
-    time_sampling: str = "uniform"
-
-    name: ClassVar[str] = "ddpm"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "digits", "quantised_data_config": {"dequantize": "uniform"}, "train": dict(_TRAIN_IMAGES),
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class ScoreSDE(DiffusionModel):
-    """Score SDE (Song et al. 2021): ``sde`` = vp | subvp | ve, DSM loss, predictor-corrector sampling.
-
-    ``sde`` selects the forward process; VE uses EDM preconditioning (its x_t reaches std 50).
-    """
-
-    sde: str = "vp"
-    process: str = ""
-    sampler: str = "pc"
-    nfe: int = 400
-
-    name: ClassVar[str] = "score-sde"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "eight-gaussians", "quantised_data_config": {"dequantize": "uniform"}, "train": dict(_TRAIN_2D),
-    }
-
-    def __post_init__(self) -> None:
-        if self.sde not in SDES:
-            raise unknown_name("sde", self.sde, SDES)
-        if self.process not in ("", self.sde):
-            raise ConfigError(f"score-sde chooses its process with sde=...; got process={self.process!r}, sde={self.sde!r}")
-        object.__setattr__(self, "process", self.sde)
-        if self.sde == "ve" and not self.preconditioning and self.prediction == "eps":
-            object.__setattr__(self, "preconditioning", True)
-            object.__setattr__(self, "prediction", "x0")
-        super().__post_init__()
-
-
-@dataclasses.dataclass(frozen=True)
-class EDMModel(DiffusionModel):
-    """EDM (Karras et al. 2022): sigma(t) = t, preconditioned denoiser, EDM loss, Heun on the rho grid."""
-
-    process: str = "edm"
-    objective: str = "edm"
-    prediction: str = "x0"
-    preconditioning: bool = True
-    time_sampling: str = "uniform"
-    sampler: str = "heun"
-    nfe: int = 35
-
-    name: ClassVar[str] = "edm"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "digits", "quantised_data_config": {"dequantize": "uniform"}, "train": dict(_TRAIN_IMAGES),
-    }
-
-
-__all__ = ["DDPMModel", "DiffusionModel", "EDMModel", "ESTIMATORS", "ScoreSDE", "TRACES"]
+        if opts["trace"] == "hutchinson":
+            details["num_probes"] = opts["num_probes"]
+            return LogProbInfo("estimate", "pf-ode", details)
+        return LogProbInfo("exact", "pf-ode", details)

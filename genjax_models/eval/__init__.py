@@ -4,9 +4,7 @@ from genjax_models.eval.likelihood import (
     bits_per_dim,
     evaluate,
     log_prob_batched,
-    log_prob_kind,
     nll_in_data_space,
-    write_eval,
 )
 from genjax_models.eval.sample_metrics import (
     frechet_distance,
@@ -24,12 +22,10 @@ __all__ = [
     "frechet_distance",
     "gaussian_frechet_distance",
     "log_prob_batched",
-    "log_prob_kind",
     "median_bandwidth",
     "mmd2",
     "nll_in_data_space",
     "random_directions",
     "sliced_wasserstein",
     "wasserstein2_1d",
-    "write_eval",
 ]

@@ -14,10 +14,9 @@ from genjax_models.latent.likelihoods import (
 )
 from genjax_models.latent.linear_gaussian import ppca_log_prob, ppca_posterior
 from genjax_models.latent.networks import Decoder, GaussianEncoder
-from genjax_models.latent.vae import ACTIVATIONS, LIKELIHOODS, VAE
+from genjax_models.latent.vae import LIKELIHOODS, VAE
 
 __all__ = [
-    "ACTIVATIONS",
     "IWAE",
     "LIKELIHOODS",
     "VAE",

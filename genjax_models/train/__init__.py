@@ -2,8 +2,8 @@
 
 from genjax_models.train.checkpoint import Checkpointer
 from genjax_models.train.config import TrainConfig, learning_rate_schedule, make_optimizer
-from genjax_models.train.fit import FitResult, fit, init_state
-from genjax_models.train.run import LoadedRun, load_run, resolve_config, train_and_evaluate
+from genjax_models.train.fit import FitResult, abstract_state, fit, init_state
+from genjax_models.train.run import LoadedRun, build, load_run, resolve_config
 from genjax_models.train.sharding import data_mesh
 from genjax_models.train.state import TrainState
 from genjax_models.train.step import make_train_step, make_update
@@ -14,6 +14,8 @@ __all__ = [
     "LoadedRun",
     "TrainConfig",
     "TrainState",
+    "abstract_state",
+    "build",
     "data_mesh",
     "fit",
     "init_state",
@@ -23,5 +25,4 @@ __all__ = [
     "make_train_step",
     "make_update",
     "resolve_config",
-    "train_and_evaluate",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 import optax
 
 from genjax_models.errors import ConfigError, unknown_name
+from genjax_models.fields import coerce_fields
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -85,7 +86,7 @@ class TrainConfig:
         bad = sorted(set(values) - set(valid))
         if bad:
             raise ConfigError(f"unknown train option(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}")
-        return cls(**values)
+        return cls(**coerce_fields(cls, values, prefix="train."))
 
 
 def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:

@@ -12,6 +12,7 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
+from genjax_models.data.batch import Batch
 from genjax_models.data.dataset import PreparedData
 from genjax_models.errors import ConfigError, NonFiniteLossError
 from genjax_models.model import GenerativeModel
@@ -20,7 +21,7 @@ from genjax_models.train.config import TrainConfig, learning_rate_schedule, make
 from genjax_models.train.sharding import check_batch_divisible, data_mesh, replicate
 from genjax_models.train.state import TrainState
 from genjax_models.train.step import first_nonfinite, make_train_step, make_update
-from genjax_models.train.workdir import append_metrics, truncate_metrics
+from genjax_models.workdir import append_metrics, truncate_metrics
 
 
 @dataclasses.dataclass
@@ -39,12 +40,34 @@ class FitResult:
     resumed_from: int | None
 
 
+def training_data(model: GenerativeModel, data: PreparedData) -> Batch:
+    """Return the training set as the model takes it: ``Batch(x, y)``, labels where used.
+
+    Raises:
+      ConfigError: the model needs labels and the data has none.
+    """
+    if model.labels == "needs" and not data.has_labels:
+        raise ConfigError(
+            f"model {model.name!r} needs class labels, but dataset {data.dataset.name!r} has "
+            "none; use a labelled dataset (digits, mnist5k, mnist, an .npz with y_train/y_test)"
+        )
+    labels = data.train_labels if model.labels != "ignores" and data.has_labels else None
+    return Batch(data.train, labels)
+
+
 def init_state(model: GenerativeModel, data: PreparedData, config: TrainConfig) -> TrainState:
     """Initialise params and optimiser state from the run's seed (deterministic)."""
     init_key = jax.random.fold_in(jax.random.key(config.seed), 1)
-    example = data.train_transform(jax.numpy.asarray(data.train[: config.batch_size]), init_key)
-    params = model.init(init_key, example)
+    train = training_data(model, data)
+    x = data.train_transform(jax.numpy.asarray(train.x[: config.batch_size]), init_key)
+    y = None if train.y is None else jax.numpy.asarray(train.y[: config.batch_size])
+    params = model.init(init_key, Batch(x, y))
     return TrainState.create(params, make_optimizer(config), use_ema=config.ema_decay > 0)
+
+
+def abstract_state(model: GenerativeModel, data: PreparedData, config: TrainConfig) -> TrainState:
+    """Return the shapes and dtypes of :func:`init_state` without running it (a restore target)."""
+    return jax.eval_shape(lambda: init_state(model, data, config))
 
 
 def run_key(config: TrainConfig) -> jax.Array:
@@ -86,7 +109,8 @@ def fit(
             f"batch size {config.batch_size} exceeds the {data.train.shape[0]} training examples"
         )
     state = replicate(init_state(model, data, config), mesh)
-    train_array = replicate(jax.numpy.asarray(data.train), mesh)
+    train = training_data(model, data)
+    train_arrays = replicate(jax.tree_util.tree_map(jax.numpy.asarray, train), mesh)
     key = run_key(config)
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
@@ -121,8 +145,8 @@ def fit(
         while step < config.steps:
             num = _chunk_length(step, config)
             if num not in compiled:
-                compiled[num] = make_train_step(update, num, mesh)
-            state, metrics = compiled[num](state, train_array, key)
+                compiled[num] = make_train_step(update, num, mesh, batch_size=config.batch_size)
+            state, metrics = compiled[num](state, train_arrays, key)
             losses = np.asarray(jax.device_get(metrics["loss"]))
             bad = first_nonfinite(losses)
             if bad is not None:
@@ -138,6 +162,8 @@ def fit(
             if step % config.log_every == 0 or step == config.steps:
                 now = time.perf_counter()
                 record = {"step": step, **{k: float(np.asarray(v)[-1]) for k, v in metrics.items()}}
+                if "nll" in record:  # data-space bits/dim, the evaluator's convention
+                    record["bits_per_dim"] = float(data.spec.bits_per_dim(record["nll"]))
                 record["lr"] = float(schedule(step - 1))
                 record["steps_per_sec"] = window_steps / max(now - window_start, 1e-9)
                 record["preprocessing"] = preprocessing

@@ -1,4 +1,4 @@
-"""Runs: resolve a configuration, train in a workdir, reload a trained run.
+"""Runs: resolve a configuration, build its model and data, reload a trained run.
 
 A run configuration is a plain nested dict (what ``WORKDIR/config.json`` holds)::
 
@@ -8,15 +8,20 @@ A run configuration is a plain nested dict (what ``WORKDIR/config.json`` holds):
      "train": {...every TrainConfig field...}}
 
 It is resolved in this order, later winning: library defaults, the model's own
-``default_run`` (its usual dataset and training budget), an ml_collections config file
-(``experiments/configs/*.py``), explicit command-line flags, then ``--set KEY=VALUE``.
+``default_run`` (its usual dataset and training budget, a
+:class:`~genjax_models.model.RunRecipe`), an ml_collections config file
+(``experiments/configs/*.py``, which states only what it changes), explicit command-line flags,
+then ``--set KEY=VALUE``. Every value is checked against its field's type
+(:func:`genjax_models.fields.coerce`): ``--set model.use_scan=false`` is the boolean False and
+``--set train.steps=1.5`` is refused. Training and evaluation of a configured run live one layer
+up, in :func:`genjax_models.experiment.train_and_evaluate`.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import dataclasses
+import hashlib
 import importlib.util
 import os
 from typing import Any
@@ -25,37 +30,64 @@ import jax
 
 from genjax_models.data import PreparedData, load_dataset, prepare
 from genjax_models.errors import ConfigError
-from genjax_models.model import GenerativeModel, get_model, model_class, model_fields
+from genjax_models.fields import coerce, coerce_fields, dataclass_field_types
+from genjax_models.model import GenerativeModel, get_model, model_class
 from genjax_models.train.checkpoint import Checkpointer
 from genjax_models.train.config import TrainConfig
-from genjax_models.train.fit import FitResult, fit, init_state
-from genjax_models.train.sharding import data_mesh, replicate
+from genjax_models.train.fit import abstract_state
+from genjax_models.train.sharding import data_mesh, replicated
 from genjax_models.train.state import TrainState
-from genjax_models.train.workdir import claim_workdir, read_metrics, record_config, require_config
+from genjax_models.workdir import require_config
 
 SECTIONS = ("model_config", "data_config", "train")
 SECTION_ALIASES = {"model": "model_config", "data": "data_config", "train": "train"}
-# binarize=None / dequantize=None mean "the model's default for quantised data (e.g. dynamic
-# binarisation for the VAE, uniform dequantisation for diffusion models), else none".
-DATA_OPTIONS = {"binarize": None, "dequantize": None, "eval_seed": 0, "data_dir": None}
 # Fields that may change when a run is continued in the same workdir.
 RESUMABLE_CHANGES = tuple(
     f"train.{name}"
-    for name in ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "steps_per_call", "num_preview_samples")
+    for name in (
+        "steps", "log_every", "checkpoint_every", "keep_checkpoints", "steps_per_call",
+        "num_preview_samples",
+    )
 )
-DEFAULT_DATA = "mnist5k"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """How a run loads and preprocesses its dataset (``--set data.X``).
+
+    Attributes:
+      binarize: ``none``, ``dynamic``, ``static(SEED)`` or ``threshold(T)``; unset: the
+        model's default for quantised data (e.g. dynamic for the VAE), else none.
+      dequantize: ``none`` or ``uniform``; unset: the model's default for quantised data.
+      eval_seed: seed of the fixed binarisation / dequantisation of the evaluation splits.
+      data_dir: directory with local dataset files (full MNIST / Fashion-MNIST IDX files).
+    """
+
+    binarize: str | None = None
+    dequantize: str | None = None
+    eval_seed: int = 0
+    data_dir: str | None = None
+
+
+def section_fields(model: str) -> dict[str, dict[str, Any]]:
+    """Return ``{section: {field: annotation}}`` of every settable field of a run."""
+    return {
+        "model_config": {k: v for k, v in dataclass_field_types(model_class(model)).items()
+                         if k != "event_shape"},
+        "data_config": dataclass_field_types(DataOptions),
+        "train": dataclass_field_types(TrainConfig),
+    }
 
 
 def default_config(model: str) -> dict[str, Any]:
-    """Library defaults merged with the model's ``default_run`` (dataset, preprocessing, budget)."""
-    cls = model_class(model)
-    run = getattr(cls, "default_run", {})
+    """Library defaults merged with the model's ``default_run`` (dataset and budget)."""
+    recipe = model_class(model).default_run
     return {
         "model": model,
-        "data": run.get("data", DEFAULT_DATA),
-        "model_config": dict(run.get("model_config", {})),
-        "data_config": {**{k: v for k, v in DATA_OPTIONS.items() if v is not None}, **run.get("data_config", {})},
-        "train": {**TrainConfig().to_dict(), **run.get("train", {})},
+        "data": recipe.data,
+        "model_config": {},
+        "data_config": {"eval_seed": DataOptions.eval_seed},
+        "train": {**TrainConfig().to_dict(), **recipe.train},
     }
 
 
@@ -68,7 +100,9 @@ def load_config_file(path: str) -> dict[str, Any]:
     try:
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     except Exception as err:
-        raise ConfigError(f"config file {path} failed to load: {type(err).__name__}: {err}") from err
+        raise ConfigError(
+            f"config file {path} failed to load: {type(err).__name__}: {err}"
+        ) from err
     if not hasattr(module, "get_config"):
         raise ConfigError(f"config file {path} has no get_config() function")
     config = module.get_config()
@@ -83,26 +117,20 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         elif key in ("model", "data"):
             out[key] = value
         else:
-            raise ConfigError(f"unknown config key {key!r}; valid top-level keys: model, data, {', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"unknown config key {key!r}; valid top-level keys: model, data, "
+                f"{', '.join(SECTIONS)}"
+            )
     return out
 
 
-def parse_value(text: str) -> Any:
-    """Parse a ``--set`` value: a Python literal (``3``, ``1e-3``, ``(256, 128)``, ``True``) or a string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def apply_overrides(config: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """Apply ``KEY=VALUE`` strings; KEY is ``section.field`` or a field name unique to one section."""
+    """Apply ``KEY=VALUE`` strings; KEY is ``section.field`` or a field name unique to one section.
+
+    Each VALUE is parsed as its field's type (:func:`genjax_models.fields.coerce`).
+    """
     config = copy.deepcopy(config)
-    fields = {
-        "model_config": set(model_fields(config["model"])),
-        "data_config": set(DATA_OPTIONS),
-        "train": {f.name for f in dataclasses.fields(TrainConfig)},
-    }
+    fields = section_fields(config["model"])
     for item in assignments:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
@@ -112,7 +140,9 @@ def apply_overrides(config: dict[str, Any], assignments: list[str]) -> dict[str,
             section, name = key.split(".", 1)
             section = SECTION_ALIASES.get(section, section)
             if section not in fields:
-                raise ConfigError(f"--set {key}: unknown section; use model.FIELD, data.FIELD or train.FIELD")
+                raise ConfigError(
+                    f"--set {key}: unknown section; use model.FIELD, data.FIELD or train.FIELD"
+                )
             candidates = [section] if name in fields[section] else []
         else:
             name = key
@@ -121,8 +151,11 @@ def apply_overrides(config: dict[str, Any], assignments: list[str]) -> dict[str,
             valid = sorted(f"{s.split('_')[0]}.{n}" for s in SECTIONS for n in fields[s])
             raise ConfigError(f"--set {key}: no such option; valid keys: {', '.join(valid)}")
         if len(candidates) > 1:
-            raise ConfigError(f"--set {key} is ambiguous; write one of {', '.join(f'{c}.{name}' for c in candidates)}")
-        config[candidates[0]][name] = parse_value(text.strip())
+            written = ", ".join(f"{c.split('_')[0]}.{name}" for c in candidates)
+            raise ConfigError(f"--set {key} is ambiguous; write one of {written}")
+        section = candidates[0]
+        label = f"{section.split('_')[0]}.{name}"
+        config[section][name] = coerce(label, text, fields[section][name])
     return config
 
 
@@ -145,7 +178,9 @@ def resolve_config(
     if config_file:
         from_file = load_config_file(config_file)
         if from_file.get("model", model) != model:
-            raise ConfigError(f"config file {config_file} is for model {from_file['model']!r}, not {model!r}")
+            raise ConfigError(
+                f"config file {config_file} is for model {from_file['model']!r}, not {model!r}"
+            )
         config = _merge(config, from_file)
     if flags:
         config = _merge(config, flags)
@@ -154,24 +189,27 @@ def resolve_config(
     return config
 
 
-def build(config: dict[str, Any]) -> tuple[GenerativeModel, PreparedData, TrainConfig, dict[str, Any]]:
+def build(
+    config: dict[str, Any],
+) -> tuple[GenerativeModel, PreparedData, TrainConfig, dict[str, Any]]:
     """Load data, build the model and train config; return them and the *complete* config."""
-    data_config = {**DATA_OPTIONS, **config.get("data_config", {})}
-    bad = sorted(set(data_config) - set(DATA_OPTIONS))
+    given = config.get("data_config", {})
+    bad = sorted(set(given) - set(dataclass_field_types(DataOptions)))
     if bad:
-        raise ConfigError(f"unknown data option(s) {', '.join(bad)}; valid: {', '.join(sorted(DATA_OPTIONS))}")
-    load_options = {"data_dir": data_config["data_dir"]} if data_config["data_dir"] else {}
+        valid = ", ".join(sorted(dataclass_field_types(DataOptions)))
+        raise ConfigError(f"unknown data option(s) {', '.join(bad)}; valid: {valid}")
+    options = DataOptions(**coerce_fields(DataOptions, given, prefix="data."))
+    load_options = {"data_dir": options.data_dir} if options.data_dir else {}
     dataset = load_dataset(config["data"], **load_options)
-    _resolve_preprocessing(data_config, dataset.num_levels is not None, config["model"])
-    prepared = prepare(
-        dataset,
-        binarize=str(data_config["binarize"]),
-        dequantize=str(data_config["dequantize"]),
-        eval_seed=int(data_config["eval_seed"]),
+    binarize, dequantize = _resolve_preprocessing(
+        options, dataset.num_levels is not None, config["model"]
     )
-    overrides = {k: _tuples(v) for k, v in config.get("model_config", {}).items()}
-    model = get_model(config["model"], prepared.spec, **overrides)
+    prepared = prepare(dataset, binarize=binarize, dequantize=dequantize,
+                       eval_seed=options.eval_seed)
+    model = get_model(config["model"], prepared.spec, **config.get("model_config", {}))
     train_config = TrainConfig.from_dict(config.get("train", {}))
+    data_config = dataclasses.asdict(options)
+    data_config.update(binarize=binarize, dequantize=dequantize)
     complete = {
         "model": config["model"],
         "data": config["data"],
@@ -182,46 +220,39 @@ def build(config: dict[str, Any]) -> tuple[GenerativeModel, PreparedData, TrainC
     return model, prepared, train_config, complete
 
 
-def _resolve_preprocessing(data_config: dict[str, Any], quantised: bool, model: str) -> None:
-    """Fill ``binarize`` / ``dequantize`` left as None with the model's defaults for quantised data.
+def _resolve_preprocessing(options: DataOptions, quantised: bool, model: str) -> tuple[str, str]:
+    """Return ``(binarize, dequantize)``, unset ones filled from the model's quantised defaults.
 
     On continuous data both default to ``"none"``. On quantised data an explicit choice of one
     wins over the model's default for the other (``binarize=threshold(8)`` turns off a default
     dequantisation and vice versa).
     """
-    defaults = getattr(model_class(model), "default_run", {}).get("quantised_data_config", {}) if quantised else {}
-    binarize, dequantize = data_config["binarize"], data_config["dequantize"]
+    recipe = model_class(model).default_run
+    default_bin = (recipe.binarize if quantised else None) or "none"
+    default_deq = (recipe.dequantize if quantised else None) or "none"
+    binarize, dequantize = options.binarize, options.dequantize
     if dequantize is None:
-        dequantize = defaults.get("dequantize", "none") if binarize in (None, "none") else "none"
+        dequantize = default_deq if binarize in (None, "none") else "none"
     if binarize is None:
-        binarize = defaults.get("binarize", "none") if dequantize == "none" else "none"
-    data_config["binarize"], data_config["dequantize"] = binarize, dequantize
+        binarize = default_bin if dequantize == "none" else "none"
+    return binarize, dequantize
 
 
-def train_and_evaluate(config: dict[str, Any], workdir: str, *, progress: bool = True, eval_split: str | None = None, mesh=None) -> FitResult:
-    """Train the configured run in ``workdir`` (resuming it), write plots, optionally evaluate.
+def default_workdir(config: dict[str, Any], explicit: dict[str, Any]) -> str:
+    """Return ``runs/MODEL_DATA[_FIELD=VALUE...]``: the explicitly set model fields are named.
 
-    Validation (names, shapes, data, config conflicts) happens before anything is written,
-    so a rejected command leaves the workdir as it was.
+    So ``genjax train score-sde`` and ``genjax train score-sde --set model.sde=ve`` do not share
+    a workdir. Long names end in a short hash instead.
     """
-    from genjax_models import viz
-    from genjax_models.eval import evaluate, write_eval
-
-    model, prepared, train_config, complete = build(config)
-    resuming = claim_workdir(workdir, complete, RESUMABLE_CHANGES)
-    result = fit(model, prepared, train_config, workdir=workdir, mesh=mesh, progress=progress)
-    if resuming:  # only now record the continued run's new step budget / intervals
-        record_config(workdir, complete)
-    params = result.state.eval_params
-    preview_key = jax.random.fold_in(jax.random.key(train_config.seed), 3)
-    options = getattr(model, "preview_options", {})
-    samples = model.sample(params, preview_key, train_config.num_preview_samples, **options)
-    viz.save_samples(samples, os.path.join(workdir, "samples.png"), title=f"{complete['model']} on {complete['data']}")
-    viz.save_loss_curve(read_metrics(workdir), os.path.join(workdir, "loss.png"))
-    if eval_split is not None:
-        report = evaluate(model, params, prepared, split=eval_split, key=jax.random.key(0))
-        write_eval(workdir, report, complete)
-    return result
+    parts = [config["model"], str(config["data"]).replace(os.sep, "_")]
+    for key, value in sorted(explicit.items()):
+        text = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+        parts.append(f"{key}={text}")
+    name = "_".join(parts).replace(" ", "")
+    if len(name) > 80:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = "_".join(parts[:2]) + "_" + digest
+    return os.path.join("runs", name)
 
 
 @dataclasses.dataclass
@@ -235,27 +266,29 @@ class LoadedRun:
 
     @property
     def params(self) -> Any:
+        """The parameters to evaluate and sample with (the EMA ones when the run keeps them)."""
         return self.state.eval_params
 
 
 def load_run(workdir: str, step: int | None = None) -> LoadedRun:
-    """Rebuild model and data from ``WORKDIR/config.json`` and restore a checkpoint (latest by default)."""
+    """Rebuild model and data from ``WORKDIR/config.json`` and restore a checkpoint.
+
+    The restore target is ``jax.eval_shape`` of the initial state (no real initialisation),
+    replicated on this machine's devices; ``step`` defaults to the latest checkpoint.
+    """
     config = require_config(workdir)
     model, prepared, train_config, _ = build(config)
-    mesh = data_mesh()
-    target = replicate(init_state(model, prepared, train_config), mesh)
+    sharding = replicated(data_mesh())
+    target = jax.tree_util.tree_map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
+        abstract_state(model, prepared, train_config),
+    )
     checkpointer = Checkpointer(workdir, read_only=True)
     try:
         state = checkpointer.restore(target, step)
     finally:
         checkpointer.close()
     return LoadedRun(config=config, model=model, data=prepared, state=state)
-
-
-def _tuples(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
 
 
 def _jsonable(value: Any) -> Any:

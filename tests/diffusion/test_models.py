@@ -41,7 +41,7 @@ def test_protocol_on_2d_data(name, toy):
     assert x.shape == (5, 2) and np.all(np.isfinite(np.asarray(x)))
     lp = model.log_prob(params, batch[:4], jax.random.key(3))
     assert lp.shape == (4,) and np.all(np.isfinite(np.asarray(lp)))
-    assert model.estimator() == "pf-ode" and model.estimator_kind() == "exact"
+    assert model.describe_log_prob()[:2] == ("exact", "pf-ode")
 
 
 def test_score_sde_variants_and_bad_settings(toy):
@@ -81,13 +81,13 @@ def test_exact_denoiser_gives_the_oracle_likelihood():
         # alpha_T = 0.0066): a mismatch of O(alpha_T |mu| |x_T|) ~ 1e-2 nats; the ODE itself is
         # accurate to ~1e-6 here (tests/diffusion/test_likelihood.py uses the true p_T).
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-2)
-        assert model.estimator_details()["trace"] == "exact"
+        assert model.describe_log_prob().details["trace"] == "exact"
 
 
 @pytest.mark.slow
 def test_image_model_scaling_and_hutchinson(digits):
     model = get_model("edm", digits.spec, channels=8, channel_mult=(1,), nfe=3, eval_steps=2)
-    assert model.scales_images and model.estimator_kind() == "estimate"
+    assert model.scales_images and model.describe_log_prob().kind == "estimate"
     batch = jnp.asarray(digits.train[:4])
     params = model.init(jax.random.key(0), batch)
     x = model.sample(params, jax.random.key(1), 3)
@@ -95,7 +95,7 @@ def test_image_model_scaling_and_hutchinson(digits):
     lp = model.log_prob(params, batch, jax.random.key(2))
     assert lp.shape == (4,) and np.all(np.isfinite(np.asarray(lp)))
     # log_prob is in data space: model space + D log 2 (the [0,1] -> [-1,1] Jacobian).
-    details = model.estimator_details()
+    details = model.describe_log_prob().details
     assert details["trace"] == "hutchinson" and details["num_probes"] == 1
 
 
@@ -105,7 +105,7 @@ def test_ddpm_vlb_estimator(digits):
     params = model.init(jax.random.key(0), batch)
     lp = model.log_prob(params, batch, jax.random.key(1), estimator="vlb")
     assert lp.shape == (2,) and np.all(np.isfinite(np.asarray(lp)))
-    assert model.estimator(estimator="vlb") == "vlb" and model.estimator_kind(estimator="vlb") == "lower-bound"
+    assert model.describe_log_prob(estimator="vlb")[:2] == ("lower-bound", "vlb")
 
 
 @pytest.mark.slow

@@ -37,19 +37,20 @@ def _random_ffjord(dims: int = 2, **overrides):
 
 def test_estimator_names_and_log_prob_kind():
     small = FFJORD(event_shape=(2,))
-    assert small.resolve_trace() == "exact" and small.log_prob_kind == "exact"
-    assert small.estimator() == "cnf-rk4-exact-trace"
-    assert small.estimator(trace="hutchinson") == "cnf-rk4-hutchinson"
-    assert small.estimator(trace="hutchinson", num_probes=4) == "cnf-rk4-hutchinson-p4"
+    assert small.resolve_trace() == "exact" and small.describe_log_prob().kind == "exact"
+    assert small.describe_log_prob().estimator == "cnf-rk4-exact-trace"
+    assert small.describe_log_prob(trace="hutchinson").estimator == "cnf-rk4-hutchinson"
+    hutch4 = small.describe_log_prob(trace="hutchinson", num_probes=4)
+    assert hutch4.estimator == "cnf-rk4-hutchinson-p4" and hutch4.details["num_probes"] == 4
     large = FFJORD.from_spec(DataSpec((EXACT_TRACE_MAX_DIMS + 1,), "continuous"))
-    assert large.resolve_trace() == "hutchinson" and large.log_prob_kind == "estimate"
-    assert large.estimator() == "cnf-rk4-hutchinson"
-    assert large.estimator(trace="exact") == "cnf-rk4-exact-trace"
-    assert FFJORD(event_shape=(2,), trace="hutchinson").log_prob_kind == "estimate"
+    assert large.resolve_trace() == "hutchinson" and large.describe_log_prob().kind == "estimate"
+    assert large.describe_log_prob().estimator == "cnf-rk4-hutchinson"
+    assert large.describe_log_prob(trace="exact").estimator == "cnf-rk4-exact-trace"
+    assert FFJORD(event_shape=(2,), trace="hutchinson").describe_log_prob().kind == "estimate"
     with pytest.raises(UnknownNameError, match="choose one of"):
         FFJORD(event_shape=(2,), trace="skilling")
     with pytest.raises(UnknownNameError, match="choose one of"):
-        small.estimator(trace="skilling")
+        small.describe_log_prob(trace="skilling")
 
 
 def test_hutchinson_agrees_with_exact_trace_in_expectation():

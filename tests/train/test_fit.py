@@ -14,8 +14,11 @@ import pytest
 
 from genjax_models.data import load_dataset, prepare
 from genjax_models.errors import ConfigError, GenjaxError, NonFiniteLossError
-from genjax_models.train import Checkpointer, TrainConfig, fit, train_and_evaluate
-from genjax_models.train.workdir import read_metrics
+from genjax_models.data import as_batch
+from genjax_models.experiment import train_and_evaluate
+from genjax_models.model import LogProbInfo
+from genjax_models.train import Checkpointer, TrainConfig, fit
+from genjax_models.workdir import read_metrics
 from tests.train.helpers import model_metrics, tiny_config
 
 
@@ -83,24 +86,24 @@ class _ExplodingModel:
     """
 
     name: ClassVar[str] = "exploding"
-    log_prob_kind: ClassVar[str] = "exact"
+    labels: ClassVar[str] = "ignores"
 
     def init(self, key, batch):
         return {"w": jnp.zeros(())}
 
     def loss(self, params, batch, key):
         w = params["w"]
-        value = -w + 0.0 * jnp.mean(batch)
+        value = -w + 0.0 * jnp.mean(as_batch(batch).x)
         return jnp.where(jax.lax.stop_gradient(w) > 6.5, jnp.nan, value), {}
 
-    def sample(self, params, key, num):
+    def sample(self, params, key, num, labels=None):
         return jnp.zeros((num, 2))
 
     def log_prob(self, params, batch, key):
-        return jnp.zeros(batch.shape[0])
+        return jnp.zeros(as_batch(batch).x.shape[0])
 
-    def estimator(self):
-        return "exact"
+    def describe_log_prob(self):
+        return LogProbInfo("exact", "exact", {})
 
 
 def test_nonfinite_loss_stops_with_the_step_and_keeps_last_good_checkpoint(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from genjax_models.train.checkpoint import checkpoint_dir
-from genjax_models.train.workdir import read_metrics
+from genjax_models.workdir import read_metrics
 from tests.conftest import TINY_SETS
 from tests.train.helpers import model_metrics
 

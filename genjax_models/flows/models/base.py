@@ -16,15 +16,17 @@ density of ``x``. The *dequantisation* Jacobian (``-D log L``) is NOT added here
 returns the log-density of the arrays it is given, and :mod:`genjax_models.eval.likelihood`
 adds ``spec.log_jacobian`` in one place.
 
-:class:`FlowModel` is a frozen-dataclass base class. A concrete flow sets ``name``, its
-hyper-parameter fields, and implements
+:class:`FlowModel` is a frozen-dataclass base class holding the protocol methods. A concrete
+flow sets ``name``, its hyper-parameter fields, and implements
 
-- ``init_flow(key, y) -> params`` (``y`` the preprocessed batch in the work shape), and
-- ``flow(params) -> distrax.Bijector`` mapping latent to (preprocessed) data, in the work
-  shape (``[B, D]`` for models on flattened data, ``[B, *event_shape]`` for image flows);
+- ``init_flow(key, y) -> params`` (``y`` the preprocessed batch in the work shape),
+- ``flow_log_prob(params, y, key, **options) -> [B]`` (log-density of preprocessed data) and
+- ``flow_sample(params, z, **options) -> y`` (latent to preprocessed data).
 
-or, for models that are not a single bijector (FFJORD), overrides ``flow_log_prob`` and
-``flow_sample``. Everything else (the protocol methods) is shared.
+:class:`BijectorFlow` implements the last two from one ``flow(params) -> distrax.Bijector``
+mapping latent to (preprocessed) data in the work shape (``[B, D]`` for models on flattened
+data, ``[B, *event_shape]`` for image flows); every discrete-layer flow subclasses it. FFJORD,
+whose map is an ODE solve, subclasses :class:`FlowModel` directly.
 
 Inputs: ``batch [B, *event_shape]`` (a wrong shape raises :class:`ShapeError`). Outside
 ``jit`` a NaN/inf value (or, with the logit transform, a value outside [0, 1]) raises a
@@ -43,28 +45,26 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import distrax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
+from genjax_models.data.batch import Batch
 from genjax_models.data.spec import DataSpec
-from genjax_models.errors import ConfigError, DataError, ShapeError, unknown_name
+from genjax_models.errors import ConfigError, DataError, unknown_name
+from genjax_models.fields import Option
 from genjax_models.flows.actnorm import actnorm_init
 from genjax_models.flows.logit import Logit
 from genjax_models.flows.scan_chain import num_stacked, stack_params
-from genjax_models.model import LogProbKind, Metrics, Params, check_overrides
-from genjax_models.validation import int_tuple, positive_int
+from genjax_models.model import LogProbInfo, Metrics, ModelBase, Params, RunRecipe, check_overrides
 
 PREPROCESSING: tuple[str, ...] = ("none", "logit")
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": nn.relu,
-    "gelu": nn.gelu,
-    "tanh": nn.tanh,
-    "silu": nn.silu,
-    "elu": nn.elu,
-    "softplus": nn.softplus,
-}
+TEMPERATURE = Option(
+    "temperature", float, 1.0, "scale of the latent z (1 samples the model; < 1: typical samples)"
+)
+# What a flow trains on with no other settings: its 2-D toy, dequantising image data.
+TOY_RUN = RunRecipe(data="eight-gaussians", dequantize="uniform")
 
 
 def standard_normal_log_prob(z: jax.Array) -> jax.Array:
@@ -136,48 +136,34 @@ def _jitted_init(model: FlowModel) -> Callable[[jax.Array, jax.Array], Params]:
     return jax.jit(init)
 
 
+
 @dataclasses.dataclass(frozen=True)
-class FlowModel:
+class FlowModel(ModelBase):
     """Base class of the flow models: ``x = T(z)``, ``z ~ N(0, I)``, exact ``log p(x)``.
 
     Attributes:
       event_shape: shape of one example, e.g. ``(2,)`` or ``(8, 8, 1)``.
       preprocess: ``"none"`` or ``"logit"`` (RealNVP's logit transform of data in [0, 1];
         ``from_spec`` chooses it for dequantised image data).
-      logit_alpha: the logit squeeze ``alpha``: ``y = logit(alpha + (1 - 2 alpha) x)``.
-      num_levels: quantisation levels L of the raw data (``None`` for real-valued data); used
-        only to report ``bits_per_dim`` in the data space during training (adding
-        ``D log L``, as the evaluator does).
+      logit_alpha: the logit squeeze alpha: ``y = logit(alpha + (1 - 2 alpha) x)``.
     """
 
-    event_shape: tuple[int, ...]
     preprocess: str = "none"
     logit_alpha: float = 0.05
-    num_levels: int | None = None
 
     name: ClassVar[str] = "flow"
-    log_prob_kind: ClassVar[LogProbKind] = "exact"
-    preview_options: ClassVar[dict[str, Any]] = {}
+    sample_options: ClassVar[tuple[Option, ...]] = (TEMPERATURE,)
+    default_run: ClassVar[RunRecipe] = TOY_RUN
     # Whether the flow works on flattened vectors [B, D] (True) or on [B, *event_shape].
     flatten_input: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        shape = int_tuple("event_shape", self.event_shape, allow_empty=False)
-        object.__setattr__(self, "event_shape", shape)
+        super().__post_init__()
         check_choice("preprocessing", self.preprocess, PREPROCESSING)
-        if not 0.0 <= float(self.logit_alpha) < 0.5:
+        if not 0.0 <= self.logit_alpha < 0.5:
             raise ConfigError(f"logit_alpha must satisfy 0 <= alpha < 0.5, got {self.logit_alpha}")
-        object.__setattr__(self, "logit_alpha", float(self.logit_alpha))
-        if self.num_levels is not None:
-            object.__setattr__(self, "num_levels", positive_int("num_levels", self.num_levels))
 
     # ------------------------------------------------------------ construction
-    @classmethod
-    def spec_defaults(cls, spec: DataSpec) -> dict[str, Any]:
-        """Return data-dependent default hyper-parameters (subclasses extend this)."""
-        del spec
-        return {}
-
     @classmethod
     def from_spec(cls, spec: DataSpec, **overrides: Any) -> Self:
         """Build the model for data described by ``spec``; ``overrides`` win.
@@ -192,38 +178,22 @@ class FlowModel:
                 f"flow model {cls.name!r} needs continuous data, got {spec.data_type!r} data; "
                 "dequantise quantised images (--set data.dequantize=uniform, binarize=none)"
             )
-        kwargs: dict[str, Any] = {"event_shape": tuple(spec.event_shape)}
+        kwargs: dict[str, Any] = {}
         if spec.num_levels is not None:
-            kwargs["preprocess"] = "logit"
-            kwargs["num_levels"] = spec.num_levels
-        kwargs.update(cls.spec_defaults(spec))
-        kwargs.update(overrides)
-        return cls(**kwargs)
+            kwargs = {"preprocess": "logit"}
+        return super().from_spec(spec, **{**kwargs, **overrides})
 
     # ------------------------------------------------------------------ shapes
-    @property
-    def num_dims(self) -> int:
-        """D, the number of scalar dimensions of one example."""
-        return math.prod(self.event_shape)
-
     @property
     def work_shape(self) -> tuple[int, ...]:
         """Shape of one example inside the flow: ``(D,)`` or ``event_shape``."""
         return (self.num_dims,) if self.flatten_input else self.event_shape
 
-    def check_batch(self, batch: jax.Array) -> jax.Array:
-        """Check ``batch`` is ``[B, *event_shape]`` (finite, in range when eager); return floats."""
-        batch = jnp.asarray(batch)
-        if batch.ndim != len(self.event_shape) + 1 or tuple(batch.shape[1:]) != self.event_shape:
-            raise ShapeError(
-                f"{self.name}: expected a batch of shape "
-                f"[B, {', '.join(map(str, self.event_shape))}]"
-                f" (i.e. [B, *event_shape]), got {tuple(batch.shape)}"
-            )
-        if not jnp.issubdtype(batch.dtype, jnp.floating):
-            batch = batch.astype(jnp.float32)
-        if not isinstance(batch, jax.core.Tracer):
-            values = np.asarray(batch)
+    def check_batch(self, batch: Batch | jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        """Check shapes (the base class) and, outside ``jit``, finiteness and the logit range."""
+        x, y = super().check_batch(batch)
+        if not isinstance(x, jax.core.Tracer):
+            values = np.asarray(x)
             bad = ~np.isfinite(values)
             if bad.any():
                 raise DataError(
@@ -235,7 +205,7 @@ class FlowModel:
                     f"{self.name}: logit preprocessing needs data in [0, 1], got values in "
                     f"[{values.min():.4g}, {values.max():.4g}]; rescale or set preprocess='none'"
                 )
-        return batch
+        return x, y
 
     def to_work(self, x: jax.Array) -> jax.Array:
         """Reshape ``[B, *event_shape]`` to the flow's work shape ``[B, *work_shape]``."""
@@ -259,14 +229,106 @@ class FlowModel:
             return x, jnp.zeros(x.shape[:1], x.dtype)
         return pre.inverse_and_log_det(x)
 
+    def postprocess_sample(self, y: jax.Array) -> jax.Array:
+        """Map flow-space samples to data: the logit's inverse, clipped to the data range [0, 1].
+
+        The inverse logit reaches ``[-alpha / (1 - 2 alpha), 1 + alpha / (1 - 2 alpha)]``;
+        clipping keeps samples inside the support, so ``log_prob(sample())`` is finite.
+        """
+        pre = self.preprocessor()
+        if pre is None:
+            return y
+        return jnp.clip(pre.forward(y), 0.0, 1.0)
+
     # ------------------------------------------------------ subclass interface
     def init_flow(self, key: jax.Array, y: jax.Array) -> Params:
         """Initialise the flow's parameters from the preprocessed batch ``y`` (work shape)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement init_flow")
+
+    def flow_log_prob(
+        self, params: Params, y: jax.Array, key: jax.Array, **options: Any
+    ) -> jax.Array:
+        """Return ``log p(y)`` of preprocessed data ``y`` (work shape), ``[B]``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement flow_log_prob")
+
+    def flow_sample(self, params: Params, z: jax.Array, **options: Any) -> jax.Array:
+        """Map latents ``z`` (work shape) to preprocessed data."""
+        raise NotImplementedError(f"{type(self).__name__} must implement flow_sample")
+
+    # ---------------------------------------------------------------- protocol
+    def init(self, key: jax.Array, batch: Batch | jax.Array) -> Params:
+        """Initialise the parameters (data-dependent initialisations use ``batch``)."""
+        x = self.to_work(self.check_batch(batch)[0])
+        return _jitted_init(self)(key, x)
+
+    def log_prob(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array, **options: Any
+    ) -> Float[Array, " b"]:
+        """Compute ``log p(x)`` in nats per example.
+
+        ``log p(x) = log N(z; 0, I) + log|det J_{T^{-1}}(x)|``, ``z = T^{-1}(x)``, with the
+        logit preprocessing (if any) part of ``T``.
+
+        Args:
+          params: model parameters.
+          batch: ``[B, *event_shape]``.
+          key: PRNG key (stochastic estimators only; unused by an exact density).
+          **options: the model's :attr:`log_prob_options`.
+
+        Returns:
+          ``[B]`` log-densities of the given arrays (no dequantisation correction).
+        """
+        opts = self.resolve_log_prob_options(options)
+        x = self.to_work(self.check_batch(batch)[0])
+        y, pre_log_det = self.preprocess_batch(x)
+        return self.flow_log_prob(params, y, key, **opts) + pre_log_det
+
+    def loss(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, Metrics]:
+        """Compute the mean negative log-likelihood ``-1/B sum_b log p(x_b)``.
+
+        Returns:
+          ``(loss, metrics)`` with ``loss`` and ``nll`` (the same, nats per example of the
+          given arrays; the trainer reports it as data-space ``bits_per_dim``).
+        """
+        nll = -jnp.mean(self.log_prob(params, batch, key))
+        return nll, {"loss": nll, "nll": nll}
+
+    def sample(
+        self, params: Params, key: jax.Array, num: int, *, labels: Any = None, **options: Any
+    ) -> Float[Array, "num ..."]:
+        """Draw ``num`` examples ``x = T(z)``, ``z ~ N(0, temperature^2 I)``.
+
+        Args:
+          params: model parameters.
+          key: PRNG key.
+          num: number of samples (static).
+          labels: must be ``None`` (flows here are unconditional).
+          **options: the model's :attr:`sample_options` (``temperature``, default 1).
+
+        Returns:
+          ``[num, *event_shape]`` (in [0, 1] with logit preprocessing).
+        """
+        self.check_sample_labels(labels, num)
+        opts = self.resolve_sample_options(options)
+        temperature = opts.pop("temperature")
+        z = temperature * jax.random.normal(key, (num, *self.work_shape))
+        return self.from_work(self.postprocess_sample(self.flow_sample(params, z, **opts)))
+
+    def describe_log_prob(self, **options: Any) -> LogProbInfo:
+        """Describe ``log_prob``: the exact change of variables."""
+        self.resolve_log_prob_options(options)
+        return LogProbInfo("exact", "exact", {})
+
+
+@dataclasses.dataclass(frozen=True)
+class BijectorFlow(FlowModel):
+    """A flow whose map is one ``distrax.Bijector``: subclasses implement ``flow(params)``."""
 
     def flow(self, params: Params) -> distrax.Bijector:
         """Return the flow bijector (forward: latent -> preprocessed data, work shape)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement flow")
 
     def transform(self, params: Params) -> distrax.Bijector:
         """Return ``T``: latent -> data in the work shape, the preprocessing included."""
@@ -286,71 +348,3 @@ class FlowModel:
         """Map latents ``z`` (work shape) to preprocessed data through the flow's forward map."""
         del options
         return self.flow(params).forward(z)
-
-    # ---------------------------------------------------------------- protocol
-    def init(self, key: jax.Array, batch: jax.Array) -> Params:
-        """Initialise the parameters (data-dependent initialisations use ``batch``)."""
-        x = self.to_work(self.check_batch(batch))
-        return _jitted_init(self)(key, x)
-
-    def log_prob(self, params: Params, batch: jax.Array, key: jax.Array) -> jax.Array:
-        """Compute the exact ``log p(x)`` in nats per example.
-
-        ``log p(x) = log N(z; 0, I) + log|det J_{T^{-1}}(x)|``, ``z = T^{-1}(x)``, with the
-        logit preprocessing (if any) part of ``T``.
-
-        Args:
-          params: model parameters.
-          batch: ``[B, *event_shape]``.
-          key: unused (exact density); kept for the protocol.
-
-        Returns:
-          ``[B]`` log-densities of the given arrays (no dequantisation correction).
-        """
-        x = self.to_work(self.check_batch(batch))
-        y, pre_log_det = self.preprocess_batch(x)
-        return self.flow_log_prob(params, y, key) + pre_log_det
-
-    def loss(self, params: Params, batch: jax.Array, key: jax.Array) -> tuple[jax.Array, Metrics]:
-        """Compute the mean negative log-likelihood ``-1/B sum_b log p(x_b)``.
-
-        Returns:
-          ``(loss, metrics)`` with ``loss``, ``nll`` (the same, nats per example of the given
-          arrays) and ``bits_per_dim``: ``nll / (D ln 2)``, with ``D log L`` added first for
-          dequantised data (``num_levels`` set) so that it matches the evaluator's bits/dim
-          of the discrete data.
-        """
-        nll = -jnp.mean(self.log_prob(params, batch, key))
-        data_nll = (
-            nll if self.num_levels is None else nll + self.num_dims * math.log(self.num_levels)
-        )
-        metrics = {
-            "loss": nll,
-            "nll": nll,
-            "bits_per_dim": data_nll / (self.num_dims * math.log(2.0)),
-        }
-        return nll, metrics
-
-    def sample(
-        self, params: Params, key: jax.Array, num: int, temperature: float = 1.0
-    ) -> jax.Array:
-        """Draw ``num`` examples ``x = T(z)``, ``z ~ N(0, temperature^2 I)``.
-
-        Args:
-          params: model parameters.
-          key: PRNG key.
-          num: number of samples (static).
-          temperature: scale of the latent (1 samples the model; < 1 gives typical samples).
-
-        Returns:
-          ``[num, *event_shape]`` (in [0, 1] with logit preprocessing).
-        """
-        z = temperature * jax.random.normal(key, (num, *self.work_shape))
-        y = self.flow_sample(params, z)
-        pre = self.preprocessor()
-        x = y if pre is None else pre.forward(y)
-        return self.from_work(x)
-
-    def estimator(self) -> str:
-        """Name the estimator of ``log_prob``: ``"exact"`` (the change of variables)."""
-        return "exact"

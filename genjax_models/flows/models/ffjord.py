@@ -29,20 +29,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError
+from genjax_models.fields import Option
 from genjax_models.flows.models.base import (
-    ACTIVATIONS,
+    TEMPERATURE,
     FlowModel,
     check_choice,
     standard_normal_log_prob,
 )
-from genjax_models.model import LogProbKind, Params
+from genjax_models.model import LogProbInfo, Params, RunRecipe
+from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.ode import change_of_variables, integrate
 from genjax_models.validation import int_tuple, positive_int
 
@@ -95,18 +96,22 @@ class FFJORD(FlowModel):
     num_probes: int = 1
 
     name: ClassVar[str] = "ffjord"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "eight-gaussians",
-        "quantised_data_config": {"dequantize": "uniform"},
-        "train": {
-            "steps": 600,
-            "batch_size": 128,
-            "lr": 3e-3,
-            "log_every": 50,
-            "checkpoint_every": 300,
-            "steps_per_call": 25,
-        },
-    }
+    sample_options: ClassVar[tuple[Option, ...]] = (
+        TEMPERATURE,
+        Option("num_steps", int | None, None, "RK4 steps of the solve (default: num_steps)"),
+    )
+    log_prob_options: ClassVar[tuple[Option, ...]] = (
+        Option("trace", str | None, None, "divergence: auto, exact or hutchinson (default: trace)"),
+        Option("num_steps", int | None, None, "RK4 steps of the solve (default: num_steps)"),
+        Option("num_probes", int | None, None, "Hutchinson probes (default: num_probes)"),
+    )
+    default_run: ClassVar[RunRecipe] = RunRecipe(
+        data="eight-gaussians",
+        dequantize="uniform",
+        train={"steps": 600, "batch_size": 128, "lr": 3e-3, "log_every": 50,
+               "checkpoint_every": 300, "steps_per_call": 25},
+        expected="about a minute on a 2-core CPU; test NLL ~0.06 nats above the entropy",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,11 +129,6 @@ class FFJORD(FlowModel):
         return {"hidden": (256, 256, 256)} if len(spec.event_shape) == 3 else {}
 
     # ------------------------------------------------------------------ pieces
-    @property
-    def log_prob_kind(self) -> LogProbKind:  # type: ignore[override]
-        """``"exact"`` when the default trace is exact (up to solver error), else ``"estimate"``."""
-        return "exact" if self.resolve_trace() == "exact" else "estimate"
-
     def resolve_trace(self, trace: str | None = None) -> str:
         """Return ``"exact"`` or ``"hutchinson"`` for a trace option (``None``: the field)."""
         trace = self.trace if trace is None else trace
@@ -155,14 +155,6 @@ class FFJORD(FlowModel):
     def init_flow(self, key: jax.Array, y: jax.Array) -> Params:
         """Initialise the dynamics MLP on the batch ``y [B, D]``."""
         return {"dynamics": self.dynamics().init(key, y, jnp.zeros((), y.dtype))["params"]}
-
-    def flow(self, params: Params) -> distrax.Bijector:
-        """Not available: FFJORD's map is an ODE solve, not a ``distrax`` bijector."""
-        del params
-        raise ConfigError(
-            "ffjord is a continuous-time flow, not a distrax bijector; use log_prob / sample, "
-            "or integrate model.field(params) with genjax_models.ode"
-        )
 
     def flow_log_prob(
         self,
@@ -192,65 +184,22 @@ class FFJORD(FlowModel):
         ts = self.time_grid(num_steps)[::-1].astype(z.dtype)
         return integrate(self.field(params), z, ts, method="rk4")
 
-    # ---------------------------------------------------------------- protocol
-    def log_prob(
-        self,
-        params: Params,
-        batch: jax.Array,
-        key: jax.Array,
-        trace: str | None = None,
-        num_steps: int | None = None,
-        num_probes: int | None = None,
-    ) -> jax.Array:
-        """Compute ``log p(x)`` per example by the continuous change of variables.
+    def describe_log_prob(self, **options: Any) -> LogProbInfo:
+        """Describe ``log_prob``: exact trace (up to solver error) or Hutchinson's estimate.
 
-        Args:
-          params: model parameters.
-          batch: ``[B, *event_shape]``.
-          key: PRNG key of the Hutchinson probes (unused by the exact trace).
-          trace: ``"auto" | "exact" | "hutchinson"``; default the ``trace`` field.
-          num_steps: RK4 steps (static); default the ``num_steps`` field.
-          num_probes: Hutchinson probes per example (static); default ``num_probes``.
-
-        Returns:
-          ``[B]`` nats: exact up to solver error (exact trace) or an unbiased estimate of it
-          (Hutchinson).
+        Estimators ``"cnf-rk4-exact-trace"`` and ``"cnf-rk4-hutchinson"`` (``-pP`` for P > 1
+        probes); the details hold the trace, the RK4 steps and the probes.
         """
-        x = self.to_work(self.check_batch(batch))
-        y, pre_log_det = self.preprocess_batch(x)
-        return self.flow_log_prob(params, y, key, trace, num_steps, num_probes) + pre_log_det
-
-    def sample(
-        self,
-        params: Params,
-        key: jax.Array,
-        num: int,
-        temperature: float = 1.0,
-        num_steps: int | None = None,
-    ) -> jax.Array:
-        """Draw ``num`` examples: ``z ~ N(0, temperature^2 I)``, then solve the ODE back to 0.
-
-        Returns:
-          ``[num, *event_shape]``.
-        """
-        z = temperature * jax.random.normal(key, (num, *self.work_shape))
-        y = self.flow_sample(params, z, num_steps)
-        pre = self.preprocessor()
-        return self.from_work(y if pre is None else pre.forward(y))
-
-    def estimator(
-        self,
-        trace: str | None = None,
-        num_steps: int | None = None,
-        num_probes: int | None = None,
-    ) -> str:
-        """Name the estimator: ``"cnf-rk4-exact-trace"`` or ``"cnf-rk4-hutchinson"`` (``-pP``)."""
-        del num_steps  # the solver resolution does not change what is estimated
-        if self.resolve_trace(trace) == "exact":
-            return "cnf-rk4-exact-trace"
-        probes = self.num_probes if num_probes is None else int(num_probes)
-        return "cnf-rk4-hutchinson" + (f"-p{probes}" if probes > 1 else "")
-
-    def estimator_kind(self, trace: str | None = None, **_: Any) -> LogProbKind:
-        """Return ``"exact"`` (exact trace, up to solver error) or ``"estimate"`` (Hutchinson)."""
-        return "exact" if self.resolve_trace(trace) == "exact" else "estimate"
+        opts = self.resolve_log_prob_options(options)
+        trace = self.resolve_trace(opts["trace"])
+        details: dict[str, Any] = {
+            "trace": trace,
+            "ode_method": "rk4",
+            "ode_steps": self.num_steps if opts["num_steps"] is None else opts["num_steps"],
+        }
+        if trace == "exact":
+            return LogProbInfo("exact", "cnf-rk4-exact-trace", details)
+        probes = self.num_probes if opts["num_probes"] is None else opts["num_probes"]
+        details["num_probes"] = probes
+        name = "cnf-rk4-hutchinson" + (f"-p{probes}" if probes > 1 else "")
+        return LogProbInfo("estimate", name, details)

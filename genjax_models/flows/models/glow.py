@@ -38,20 +38,20 @@ from genjax_models.flows.conditioners import ConvConditioner
 from genjax_models.flows.coupling import AffineCoupling
 from genjax_models.flows.linear import Conv1x1, lu_linear_init
 from genjax_models.flows.models.base import (
-    ACTIVATIONS,
-    FlowModel,
+    BijectorFlow,
     check_choice,
     init_actnorm_stack,
 )
 from genjax_models.flows.multiscale import MultiScale, multiscale_level_shapes
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
 from genjax_models.flows.squeeze import squeeze
-from genjax_models.model import Params
+from genjax_models.model import Params, RunRecipe
+from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.validation import positive_int
 
 
 @dataclasses.dataclass(frozen=True)
-class Glow(FlowModel):
+class Glow(BijectorFlow):
     """Glow on channels-last images (see the module docstring).
 
     Attributes:
@@ -70,20 +70,10 @@ class Glow(FlowModel):
 
     name: ClassVar[str] = "glow"
     flatten_input: ClassVar[bool] = False
-    preview_options: ClassVar[dict[str, Any]] = {"temperature": 0.7}
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "digits",
-        "quantised_data_config": {"dequantize": "uniform"},
-        "train": {
-            "steps": 300,
-            "batch_size": 64,
-            "lr": 1e-3,
-            "log_every": 50,
-            "checkpoint_every": 150,
-            "steps_per_call": 25,
-            "grad_clip": 50.0,
-        },
-    }
+    default_run: ClassVar[RunRecipe] = RunRecipe(
+        data='digits', dequantize='uniform',
+        train={"steps": 300, "batch_size": 64, "lr": 0.001, "log_every": 50, "checkpoint_every": 150, "steps_per_call": 25, "grad_clip": 50.0},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -36,19 +36,19 @@ from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError
 from genjax_models.flows.autoregressive import InverseAutoregressive, MaskedAutoregressive
 from genjax_models.flows.models.base import (
-    ACTIVATIONS,
-    FlowModel,
+    BijectorFlow,
     check_choice,
 )
 from genjax_models.flows.permutation import Permute, reverse_permutation
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
-from genjax_models.model import Params
+from genjax_models.model import Params, RunRecipe
+from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.nn.made import MADE
 from genjax_models.validation import int_tuple, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
-class MAF(FlowModel):
+class MAF(BijectorFlow):
     """MAF (or IAF with ``inverse=True``): scanned MADE autoregressive layers on ``[B, D]``.
 
     Attributes:
@@ -66,18 +66,10 @@ class MAF(FlowModel):
     inverse: bool = False
 
     name: ClassVar[str] = "maf"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "eight-gaussians",
-        "quantised_data_config": {"dequantize": "uniform"},
-        "train": {
-            "steps": 5000,
-            "batch_size": 256,
-            "lr": 1e-3,
-            "log_every": 100,
-            "checkpoint_every": 1000,
-            "steps_per_call": 50,
-        },
-    }
+    default_run: ClassVar[RunRecipe] = RunRecipe(
+        data='eight-gaussians', dequantize='uniform',
+        train={"steps": 5000, "batch_size": 256, "lr": 0.001, "log_every": 100, "checkpoint_every": 1000, "steps_per_call": 50},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

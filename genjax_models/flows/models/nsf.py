@@ -33,22 +33,22 @@ from genjax_models.errors import ConfigError
 from genjax_models.flows.conditioners import MLPConditioner
 from genjax_models.flows.linear import LULinear, lu_linear_init
 from genjax_models.flows.models.base import (
-    ACTIVATIONS,
-    FlowModel,
+    BijectorFlow,
     check_choice,
     layer_params,
 )
 from genjax_models.flows.permutation import Permute, reverse_permutation
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
 from genjax_models.flows.spline import SplineCoupling, spline_param_size
-from genjax_models.model import Params
+from genjax_models.model import Params, RunRecipe
+from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.validation import int_tuple, positive_int
 
 MIXINGS: tuple[str, ...] = ("lu", "reverse")
 
 
 @dataclasses.dataclass(frozen=True)
-class NSF(FlowModel):
+class NSF(BijectorFlow):
     """Neural Spline Flow with RQ-spline couplings (see the module docstring).
 
     Attributes:
@@ -70,18 +70,10 @@ class NSF(FlowModel):
     use_scan: bool = True
 
     name: ClassVar[str] = "nsf"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "eight-gaussians",
-        "quantised_data_config": {"dequantize": "uniform"},
-        "train": {
-            "steps": 3000,
-            "batch_size": 256,
-            "lr": 1e-3,
-            "log_every": 100,
-            "checkpoint_every": 1000,
-            "steps_per_call": 50,
-        },
-    }
+    default_run: ClassVar[RunRecipe] = RunRecipe(
+        data='eight-gaussians', dequantize='uniform',
+        train={"steps": 3000, "batch_size": 256, "lr": 0.001, "log_every": 100, "checkpoint_every": 1000, "steps_per_call": 50},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

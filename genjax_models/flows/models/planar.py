@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import distrax
 import jax
@@ -32,10 +32,10 @@ import jax.numpy as jnp
 
 from genjax_models.errors import ConfigError
 from genjax_models.flows.actnorm import ActNorm, actnorm_init
-from genjax_models.flows.models.base import FlowModel
+from genjax_models.flows.models.base import BijectorFlow
 from genjax_models.flows.planar import Planar, Radial, planar_init, radial_init
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
-from genjax_models.model import Params
+from genjax_models.model import Params, RunRecipe
 from genjax_models.validation import positive_int
 
 _LOG_E_MINUS_1 = math.log(math.e - 1.0)  # softplus(log(e - 1)) = 1
@@ -52,7 +52,7 @@ def _near_identity(params: Params) -> Params:
 
 
 @dataclasses.dataclass(frozen=True)
-class PlanarFlow(FlowModel):
+class PlanarFlow(BijectorFlow):
     """Planar (+ radial) layers in the normalising direction, after a data-initialised ActNorm.
 
     Attributes:
@@ -68,18 +68,10 @@ class PlanarFlow(FlowModel):
     newton_iterations: int = 40
 
     name: ClassVar[str] = "planar"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "eight-gaussians",
-        "quantised_data_config": {"dequantize": "uniform"},
-        "train": {
-            "steps": 6000,
-            "batch_size": 256,
-            "lr": 3e-3,
-            "log_every": 100,
-            "checkpoint_every": 1000,
-            "steps_per_call": 50,
-        },
-    }
+    default_run: ClassVar[RunRecipe] = RunRecipe(
+        data='eight-gaussians', dequantize='uniform',
+        train={"steps": 6000, "batch_size": 256, "lr": 0.003, "log_every": 100, "checkpoint_every": 1000, "steps_per_call": 50},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

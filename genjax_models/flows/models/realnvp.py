@@ -32,19 +32,19 @@ from genjax_models.flows.actnorm import ActNorm
 from genjax_models.flows.conditioners import MLPConditioner
 from genjax_models.flows.coupling import AffineCoupling
 from genjax_models.flows.models.base import (
-    ACTIVATIONS,
-    FlowModel,
+    BijectorFlow,
     check_choice,
     init_actnorm_stack,
 )
 from genjax_models.flows.permutation import Permute, reverse_permutation
 from genjax_models.flows.scan_chain import ScanChain, init_stacked
-from genjax_models.model import Params
+from genjax_models.model import Params, RunRecipe
+from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.validation import int_tuple, positive_int
 
 
 @dataclasses.dataclass(frozen=True)
-class RealNVP(FlowModel):
+class RealNVP(BijectorFlow):
     """RealNVP: a scanned stack of (ActNorm, reversal, affine coupling) layers on ``[B, D]``.
 
     Attributes:
@@ -62,18 +62,10 @@ class RealNVP(FlowModel):
     actnorm: bool = True
 
     name: ClassVar[str] = "realnvp"
-    default_run: ClassVar[dict[str, Any]] = {
-        "data": "eight-gaussians",
-        "quantised_data_config": {"dequantize": "uniform"},
-        "train": {
-            "steps": 6000,
-            "batch_size": 256,
-            "lr": 1e-3,
-            "log_every": 100,
-            "checkpoint_every": 1000,
-            "steps_per_call": 50,
-        },
-    }
+    default_run: ClassVar[RunRecipe] = RunRecipe(
+        data='eight-gaussians', dequantize='uniform',
+        train={"steps": 6000, "batch_size": 256, "lr": 0.001, "log_every": 100, "checkpoint_every": 1000, "steps_per_call": 50},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

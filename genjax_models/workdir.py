@@ -1,12 +1,16 @@
-"""The run directory: ``config.json``, ``metrics.jsonl``, checkpoints and plots.
+"""The run directory: ``config.json``, ``metrics.jsonl``, eval records, checkpoints and plots.
 
 Layout of ``WORKDIR``::
 
-    config.json        the resolved run configuration (written once, atomically)
-    metrics.jsonl      one JSON object per logged step: {"step": ..., "loss": ..., ...}
-    checkpoints/<N>/   orbax checkpoints of the train state
-    samples.png        preview samples at the end of a run
-    loss.png           loss curve at the end of a run
+    config.json                the resolved run configuration (written once, atomically)
+    metrics.jsonl              one JSON object per logged step: {"step": ..., "loss": ..., ...}
+    eval_<split>_<estimator>.json   evaluation records
+    checkpoints/<N>/           orbax checkpoints of the train state
+    samples.png                preview samples at the end of a run
+    loss.png                   loss curve at the end of a run
+
+This module is neutral ground: ``train/``, ``eval/`` and the CLI import it, and it imports
+neither.
 
 Every write is atomic (a temporary file renamed into place), and nothing already in a
 workdir is overwritten unless it belongs to the same run (same resolved config).
@@ -157,3 +161,11 @@ def append_metrics(workdir: str, record: dict[str, Any]) -> None:
 def _json_line(record: dict[str, Any]) -> str:
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
     return json.dumps(clean, sort_keys=False) + "\n"
+
+
+def write_eval(workdir: str, report: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Write ``WORKDIR/eval_<split>_<estimator>.json`` (atomically) and return the full record."""
+    record = {"model": config["model"], "data": config["data"], **report}
+    name = f"eval_{report['split']}_{report['estimator']}.json"
+    atomic_write_text(os.path.join(workdir, name), json.dumps(record, indent=2) + "\n")
+    return record
