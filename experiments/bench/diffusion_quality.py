@@ -156,7 +156,7 @@ def vlb_report(model, params, prepared, data: np.ndarray, key, batch_size: int, 
 
     @jax.jit
     def bound(params, batch, key):
-        y = model.check_batch(batch)
+        y = model.to_model_space(batch)
         return ddpm_vlb(model.denoiser(params), model.forward_process, y, key, num_samples_t=num_samples_t)[0] + jacobian
 
     t0 = time.perf_counter()

@@ -125,7 +125,7 @@ def model_case(label, model_name, data_name, kwargs, batch, steps_per_call, roun
     data = jnp.asarray(prepared.train)
     key = run_key(config)
     step_flops = compiled_flops(jax.jit(update), state, data, key)
-    step = make_train_step(update, steps_per_call)
+    step = make_train_step(update, steps_per_call, batch_size=batch)
     paired = _paired(step, state, data, key, rounds, calls, step_flops * steps_per_call)
     out = _summarise(label, step_flops, steps_per_call, batch, paired)
     out["model"] = {

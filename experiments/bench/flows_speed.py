@@ -80,7 +80,7 @@ def run_case(label: str, name: str, kwargs: dict[str, Any], batch: int, k: int,
     data = jnp.asarray(prepared.train)
     key = run_key(config)
     step_flops = compiled_flops(jax.jit(update), state, data, key)
-    step = make_train_step(update, k)
+    step = make_train_step(update, k, batch_size=batch)
     t0 = time.perf_counter()
     state, _ = _timed_calls(step, state, data, key, 2)  # compile + warm-up
     warm_s = time.perf_counter() - t0

@@ -109,7 +109,7 @@ def _model_case(name: str, model, prepared, steps_per_call: int, calls: int, mat
     data = jnp.asarray(prepared.train)
     key = run_key(config)
     step_flops = compiled_flops(jax.jit(update), state, data, key)
-    step = make_train_step(update, steps_per_call)
+    step = make_train_step(update, steps_per_call, batch_size=BATCH)
     scan_flops = compiled_flops(step, state, data, key)
     paired = _time_paired(step, state, data, key, calls, 2, step_flops * steps_per_call)
     return _summarise(name, step_flops, scan_flops, steps_per_call, paired, matmul, model=model)
@@ -217,7 +217,7 @@ def _child_multidevice(quick: bool) -> None:
             train_transform=prepared.train_transform,
             mesh=mesh,
         )
-        step = make_train_step(update, steps_per_call, mesh)
+        step = make_train_step(update, steps_per_call, mesh, batch_size=BATCH)
         state = replicate(init_state(model, prepared, config), mesh)
         data = replicate(jnp.asarray(prepared.train), mesh)
         key = run_key(config)

@@ -7,6 +7,9 @@ Run:
 Expected (measured once, seed 0, on a shared 2-core CPU: training took 21 s): test NLL
 1.760 +- 0.014 nats (estimator "cnf-rk4-exact-trace") against the data entropy 1.698 nats, i.e.
 KL(p || model) ~ 0.062 nats.
+
+This file states only what it changes over the model's default run (``genjax describe
+ffjord``); everything else is the model's default.
 """
 
 import ml_collections
@@ -15,20 +18,6 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.model = "ffjord"
-    config.data = "eight-gaussians"
-    config.model_config = ml_collections.ConfigDict(
-        {"hidden": (64, 64), "num_steps": 6, "trace": "exact"}
-    )
-    config.train = ml_collections.ConfigDict(
-        {
-            "steps": 600,
-            "batch_size": 128,
-            "lr": 3e-3,
-            "schedule": "cosine",
-            "decay_steps": 600,
-            "log_every": 100,
-            "checkpoint_every": 1000,
-            "steps_per_call": 50,
-        }
-    )
+    config.model_config = ml_collections.ConfigDict({"trace": "exact"})
+    config.train = ml_collections.ConfigDict({"checkpoint_every": 1000, "decay_steps": 600, "log_every": 100, "schedule": "cosine", "steps_per_call": 50})
     return config

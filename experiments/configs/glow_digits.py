@@ -7,6 +7,9 @@ Run:
 Expected (measured once, seed 0, on a shared 2-core CPU: training took ~4 min at ~6
 steps/s): test NLL 99.7 +- 0.6 nats per image = 2.25 bits/dim (estimator "exact", the
 -D log 17 dequantisation term included by the evaluator); train bits/dim ~2.17.
+
+This file states only what it changes over the model's default run (``genjax describe
+glow``); everything else is the model's default.
 """
 
 import ml_collections
@@ -15,22 +18,5 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.model = "glow"
-    config.data = "digits"
-    config.model_config = ml_collections.ConfigDict(
-        {"num_scales": 2, "steps_per_scale": 4, "hidden_channels": 32}
-    )
-    config.data_config = ml_collections.ConfigDict({"dequantize": "uniform"})
-    config.train = ml_collections.ConfigDict(
-        {
-            "steps": 1500,
-            "batch_size": 64,
-            "lr": 1e-3,
-            "schedule": "cosine",
-            "decay_steps": 1500,
-            "log_every": 100,
-            "checkpoint_every": 500,
-            "steps_per_call": 25,
-            "grad_clip": 50.0,
-        }
-    )
+    config.train = ml_collections.ConfigDict({"checkpoint_every": 500, "decay_steps": 1500, "log_every": 100, "schedule": "cosine", "steps": 1500})
     return config

@@ -7,6 +7,9 @@ Run:
 Expected (measured once, seed 0, on a shared 2-core CPU: training took 13 s): test NLL
 1.950 +- 0.014 nats (estimator "exact") against the data entropy 1.698 nats, i.e.
 KL(p || model) ~ 0.252 nats.
+
+This file states only what it changes over the model's default run (``genjax describe
+maf``); everything else is the model's default.
 """
 
 import ml_collections
@@ -15,18 +18,5 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.model = "maf"
-    config.data = "eight-gaussians"
-    config.model_config = ml_collections.ConfigDict({"num_layers": 5, "hidden": (64, 64)})
-    config.train = ml_collections.ConfigDict(
-        {
-            "steps": 5000,
-            "batch_size": 256,
-            "lr": 1e-3,
-            "schedule": "cosine",
-            "decay_steps": 5000,
-            "log_every": 100,
-            "checkpoint_every": 1000,
-            "steps_per_call": 50,
-        }
-    )
+    config.train = ml_collections.ConfigDict({"decay_steps": 5000, "schedule": "cosine"})
     return config

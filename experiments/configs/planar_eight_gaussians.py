@@ -7,6 +7,9 @@ Run:
 Expected (measured once, seed 0, on a shared 2-core CPU: training took 14 s): test NLL
 2.172 +- 0.014 nats (estimator "exact") against the data entropy 1.698 nats, i.e.
 KL(p || model) ~ 0.474 nats.
+
+This file states only what it changes over the model's default run (``genjax describe
+planar``); everything else is the model's default.
 """
 
 import ml_collections
@@ -15,18 +18,5 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.model = "planar"
-    config.data = "eight-gaussians"
-    config.model_config = ml_collections.ConfigDict({"num_layers": 64})
-    config.train = ml_collections.ConfigDict(
-        {
-            "steps": 6000,
-            "batch_size": 256,
-            "lr": 3e-3,
-            "schedule": "cosine",
-            "decay_steps": 6000,
-            "log_every": 100,
-            "checkpoint_every": 1000,
-            "steps_per_call": 50,
-        }
-    )
+    config.train = ml_collections.ConfigDict({"decay_steps": 6000, "schedule": "cosine"})
     return config

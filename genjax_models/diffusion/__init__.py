@@ -1,17 +1,19 @@
-"""Score-based and diffusion models: forward processes, parameterisations, losses, samplers, likelihood.
+"""Score-based and diffusion models: processes, parameterisations, losses, samplers, likelihood.
 
 - :mod:`~genjax_models.diffusion.processes`: x_t = alpha(t) x0 + sigma(t) eps for DDPM, VP, sub-VP,
   VE and EDM, with SDE coefficients, posteriors, priors and time grids;
 - :mod:`~genjax_models.diffusion.parameterization`: eps / x0 / v / score conversions, EDM
   preconditioning and ``make_denoiser`` (the denoiser is the interface everything else takes);
-- :mod:`~genjax_models.diffusion.losses`: DDPM, weighted DSM (likelihood weighting included), v, EDM;
-- :mod:`~genjax_models.diffusion.samplers`: every sampler one ``lax.scan``, budgeted in NFE;
+- :mod:`~genjax_models.diffusion.types`: the denoiser interface ``denoise_fn(x, t, cond=None)``;
+- :mod:`~genjax_models.diffusion.losses`: DDPM, weighted DSM (likelihood weighting), v and EDM;
+- :mod:`~genjax_models.diffusion.samplers`: one driver runs every sampler (one ``lax.scan``),
+  budgeted in NFE;
 - :mod:`~genjax_models.diffusion.likelihood`: probability-flow ODE log-likelihood, DDPM's bound;
 - :mod:`~genjax_models.diffusion.oracle`: closed-form Gaussian-mixture score, denoiser, log p_t;
 - :mod:`~genjax_models.diffusion.models`: the ``ddpm``, ``score-sde`` and ``edm`` models.
 """
 
-from genjax_models.diffusion import oracle, samplers
+from genjax_models.diffusion import oracle, samplers, types
 from genjax_models.diffusion.likelihood import (
     affine_log_det,
     ddpm_vlb,
@@ -31,24 +33,31 @@ from genjax_models.diffusion.parameterization import (
 from genjax_models.diffusion.processes import (
     DDPM,
     EDM,
+    GRIDS,
     PROCESSES,
     VE,
     VP,
+    ForwardProcess,
     SubVP,
     ddpm_betas,
     get_process,
 )
-from genjax_models.diffusion.samplers import SAMPLERS, sample
+from genjax_models.diffusion.samplers import SAMPLERS, Sampler, sample
+from genjax_models.diffusion.types import DenoiseFn
 
 __all__ = [
     "DDPM",
     "EDM",
+    "GRIDS",
     "LOSSES",
     "PREDICTIONS",
     "PROCESSES",
     "SAMPLERS",
     "VE",
     "VP",
+    "DenoiseFn",
+    "ForwardProcess",
+    "Sampler",
     "SubVP",
     "affine_log_det",
     "convert",
@@ -68,5 +77,6 @@ __all__ = [
     "sample",
     "samplers",
     "to_denoised",
+    "types",
     "v_loss",
 ]

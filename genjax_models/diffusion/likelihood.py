@@ -3,7 +3,8 @@
 **Probability-flow ODE** (Song et al. 2021). For x_t = alpha_t x0 + sigma_t eps with forward SDE
 dx = f(t) x dt + g(t) dW, the deterministic flow
 
-    dx/dt = F(x, t) = f(t) x - 1/2 g(t)^2 score(x, t),   score = (alpha_t x0_hat(x, t) - x) / sigma_t^2,
+    dx/dt = F(x, t) = f(t) x - 1/2 g(t)^2 score(x, t),
+    score = (alpha_t x0_hat(x, t) - x) / sigma_t^2,
 
 has the same marginals p_t as the SDE, where x0_hat = E[x0 | x_t = x] is the denoiser. Solving the
 augmented ODE from the data end t_0 (``process.t_min``) to t_1 = ``process.t_max`` with
@@ -36,17 +37,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
-from genjax_models.diffusion.processes import DDPM, ForwardProcess
+from genjax_models.diffusion.processes import GRIDS, ForwardProcess
+from genjax_models.diffusion.types import DenoiseFn, call_denoiser
 from genjax_models.errors import ConfigError, ShapeError, unknown_name
 from genjax_models.ode import change_of_variables
 
-DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]
+Batch = Float[Array, " b *event"]
+Field = Callable[[Batch, Float[Array, ""]], Batch]
 PRIORS = ("gaussian",)
-GRIDS = ("default", "uniform", "log-snr", "edm")
 RHO = 7.0  # exponent of the "edm" grid
 REVERSE_VARIANCES = ("beta_tilde", "beta")
 DECODER_VARIANCES = ("posterior", "beta")
@@ -70,39 +74,28 @@ def affine_log_det(scale: float, num_dims: int) -> float:
 def _check_batch(x: jax.Array, what: str) -> None:
     """Raise :class:`ShapeError` unless ``x`` is a batch ``[B, *event]``."""
     if x.ndim < 2:
-        raise ShapeError(f"{what} must be a batch [B, *event] with at least 2 axes, got {tuple(x.shape)}")
+        raise ShapeError(
+            f"{what} must be a batch [B, *event] with at least 2 axes, got {tuple(x.shape)}"
+        )
 
 
-def _invert_log_snr(process, target: jax.Array, lo: float, hi: float, iterations: int = 64):
-    """Solve log_snr(t) = target for t in [lo, hi] by bisection (log_snr decreases in t)."""
-    lo_t, hi_t = jnp.full_like(target, lo), jnp.full_like(target, hi)
-
-    def body(_, bounds):
-        a, b = bounds
-        mid = 0.5 * (a + b)
-        later = process.log_snr(mid) > target
-        return jnp.where(later, mid, a), jnp.where(later, b, mid)
-
-    lo_t, hi_t = jax.lax.fori_loop(0, iterations, body, (lo_t, hi_t))
-    return 0.5 * (lo_t + hi_t)
-
-
-def pf_ode_drift(denoise_fn: DenoiseFn, process: ForwardProcess) -> Callable[[jax.Array, jax.Array], jax.Array]:
+def pf_ode_drift(denoise_fn: DenoiseFn, process: ForwardProcess, cond: Any = None) -> Field:
     """Return the probability-flow field ``F(x, t) = f x - g^2 / 2 (alpha x0_hat - x) / sigma^2``.
 
     Args:
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``.
+      denoise_fn: ``(x [B, *event], t [B], cond=None) -> x0_hat [B, *event]``.
       process: the forward process (supplies alpha, sigma, f, g^2).
+      cond: conditioning passed to every denoiser call.
 
     Returns:
       ``(x [B, *event], t scalar) -> dx/dt [B, *event]``.
     """
 
-    def drift(x: jax.Array, t: jax.Array) -> jax.Array:
+    def drift(x: Batch, t: Float[Array, ""]) -> Batch:
         t = jnp.asarray(t, x.dtype)
         f, g2 = process.sde(t)
         a, s = process.alpha(t), process.sigma(t)
-        x0_hat = denoise_fn(x, jnp.broadcast_to(t, x.shape[:1]))
+        x0_hat = call_denoiser(denoise_fn, x, jnp.broadcast_to(t, x.shape[:1]), cond)
         score = (a * x0_hat - x) / s**2
         return (f * x - 0.5 * g2 * score).astype(x.dtype)
 
@@ -112,8 +105,9 @@ def pf_ode_drift(denoise_fn: DenoiseFn, process: ForwardProcess) -> Callable[[ja
 def _ode_in_grid_variable(drift, process, num_steps, grid, t_start, dtype):
     """Return ``(dynamics, grid)``: the field in the integration variable and its fixed grid.
 
-    ``"uniform"`` / ``"edm"`` integrate in t; ``"log-snr"`` integrates in lambda = log-SNR with
-    dx/dlambda = F(x, t(lambda)) / (dlambda/dt), t(lambda) by bisection.
+    ``"uniform"`` / ``"edm"`` integrate in t on ``process.time_grid`` (reversed: data end
+    first); ``"log-snr"`` integrates in lambda = log-SNR with dx/dlambda = F(x, t(lambda)) /
+    (dlambda/dt), t(lambda) by ``process.t_from_log_snr``.
     """
     if num_steps < 1:
         raise ConfigError(f"the probability-flow ODE needs num_steps >= 1, got {num_steps}")
@@ -124,19 +118,16 @@ def _ode_in_grid_variable(drift, process, num_steps, grid, t_start, dtype):
     if not 0.0 <= t0 < t1:
         raise ConfigError(f"t_start must lie in [0, t_max = {t1}), got {t0}")
     if grid == "default":
-        grid = "uniform" if process.name in ("vp", "subvp") else "log-snr"
+        grid = process.likelihood_grid
+    if grid != "log-snr":
+        ts = process.time_grid(num_steps, grid, RHO, t_end=t0)[::-1]
+        return drift, ts.astype(dtype)
     frac = jnp.linspace(0.0, 1.0, num_steps + 1, dtype=dtype)
-    if grid == "uniform":
-        return drift, t0 + frac * (t1 - t0)
     lam0 = process.log_snr(jnp.asarray(t0, dtype))
     lam1 = process.log_snr(jnp.asarray(t1, dtype))
-    if grid == "edm":  # sigma / alpha = exp(-lambda / 2) on Karras et al.'s rho-grid, in t
-        r0, r1 = jnp.exp(-0.5 * lam0 / RHO), jnp.exp(-0.5 * lam1 / RHO)
-        ts = _invert_log_snr(process, -2.0 * RHO * jnp.log(r0 + frac * (r1 - r0)), t0, t1)
-        return drift, ts.at[0].set(t0).at[-1].set(t1)
 
-    def dynamics(x: jax.Array, lam: jax.Array) -> jax.Array:
-        t = _invert_log_snr(process, lam, t0, t1)
+    def dynamics(x: Batch, lam: Float[Array, ""]) -> Batch:
+        t = process.t_from_log_snr(lam, lo=t0, hi=t1)
         dlam_dt = jax.jvp(process.log_snr, (t,), (jnp.ones_like(t),))[1]
         return drift(x, t) / dlam_dt.astype(x.dtype)
 
@@ -146,8 +137,8 @@ def _ode_in_grid_variable(drift, process, num_steps, grid, t_start, dtype):
 def pf_ode_flow(
     denoise_fn: DenoiseFn,
     process: ForwardProcess,
-    x: jax.Array,
-    key: jax.Array | None = None,
+    x: Batch,
+    key: Array | None = None,
     *,
     num_steps: int,
     method: str = "rk4",
@@ -155,10 +146,11 @@ def pf_ode_flow(
     num_probes: int = 1,
     t_start: float | None = None,
     grid: str = "default",
-) -> tuple[jax.Array, jax.Array]:
+    cond: Any = None,
+) -> tuple[Batch, Float[Array, " b"]]:
     """Map ``x`` at ``t_start`` to z at ``t_max`` along the PF-ODE and integrate the divergence.
 
-    Args: as :func:`pf_ode_log_prob` (less ``prior``).
+    Args: as :func:`pf_ode_log_prob` (less ``prior``): ``num_steps`` is required.
 
     Returns:
       ``(z [B, *event], delta [B])`` with log p_{t_start}(x) = log p_{t_max}(z) + delta; z is the
@@ -166,7 +158,7 @@ def pf_ode_flow(
     """
     _check_batch(x, "x")
     dynamics, ts = _ode_in_grid_variable(
-        pf_ode_drift(denoise_fn, process), process, num_steps, grid, t_start, x.dtype
+        pf_ode_drift(denoise_fn, process, cond), process, num_steps, grid, t_start, x.dtype
     )
     return change_of_variables(
         dynamics, x, ts, method=method, divergence=divergence, key=key, num_probes=num_probes
@@ -176,25 +168,21 @@ def pf_ode_flow(
 def pf_ode_log_prob(
     denoise_fn: DenoiseFn,
     process: ForwardProcess,
-    x: jax.Array,
-    key: jax.Array | None = None,
+    x: Batch,
+    key: Array | None = None,
     *,
-    num_steps: int,
-    method: str = "rk4",
-    divergence: str = "exact",
-    num_probes: int = 1,
-    prior: str | Callable[[jax.Array], jax.Array] = "gaussian",
-    t_start: float | None = None,
-    grid: str = "default",
-) -> jax.Array:
+    prior: str | Callable[[Batch], Float[Array, " b"]] = "gaussian",
+    **flow_options: Any,
+) -> Float[Array, " b"]:
     """Compute log p_{t_start}(x) by the probability-flow ODE and the change of variables.
 
     The ODE runs from the data end ``t_start`` (default ``process.t_min``) to ``process.t_max``.
     Grids (``grid``): ``"uniform"`` in t; ``"edm"``, Karras et al.'s rho = 7 grid in sigma / alpha,
     integrated in t; ``"log-snr"``, uniform steps in lambda = log(alpha^2 / sigma^2) with the ODE
-    rewritten in lambda (dx/dlambda = F / (dlambda/dt)). The default is ``"uniform"`` for VP and
-    subVP and ``"log-snr"`` for VE, EDM and DDPM: the VE / EDM field scales like 1 / sigma, so
-    only a log-sigma variable keeps steps of constant relative size; DDPM's alpha_bar is piecewise
+    rewritten in lambda (dx/dlambda = F / (dlambda/dt)). The default, ``process.likelihood_grid``,
+    is ``"uniform"`` for VP and subVP and ``"log-snr"`` for VE, EDM and DDPM: the VE / EDM field
+    scales like 1 / sigma, so only a log-sigma variable keeps steps of constant relative size;
+    DDPM's alpha_bar is piecewise
     log-linear in t, so its field jumps at every step n / N and an RK4 in t stalls at ~1e-2 nats
     whatever the step count, while in lambda the flow is smooth. Measured max abs error (nats;
     float64, exact denoiser and divergence, true p_T, RK4, 16 points of the 2-D 3-component
@@ -220,20 +208,26 @@ def pf_ode_log_prob(
     (* = default; for VE log-SNR is linear in t, so ``"log-snr"`` and ``"uniform"`` coincide.)
 
     Args:
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``, the estimate of E[x0 | x_t].
+      denoise_fn: ``(x [B, *event], t [B], cond=None) -> x0_hat [B, *event]``, the estimate of
+        E[x0 | x_t].
       process: the forward process (any of :data:`genjax_models.diffusion.processes.PROCESSES`).
       x: ``[B, *event]`` points (vectors or images) in the model's space.
       key: PRNG key, needed for ``divergence="hutchinson"``.
-      num_steps: solver steps; network evaluations = steps x stages of ``method`` (4 for RK4),
-        each with D (exact) or ``num_probes`` (Hutchinson) Jacobian-vector products.
-      method: ``"euler"``, ``"midpoint"``, ``"heun"`` or ``"rk4"``.
-      divergence: ``"exact"`` (small D) or ``"hutchinson"`` (Rademacher probes drawn once and
-        fixed along the path; the estimate is unbiased for the same solve with the exact one).
-      num_probes: Hutchinson probes per example.
       prior: ``"gaussian"`` (N(0, prior_std^2 I) at t_max) or a callable ``z [B, *event] -> [B]``
         giving log p_{t_max}(z) (e.g. a mixture oracle's exact terminal density).
-      t_start: the data end of the ODE (default ``process.t_min``); sigma(t_start) must be > 0.
-      grid: ``"default"``, ``"uniform"``, ``"log-snr"`` or ``"edm"``.
+      **flow_options: the keyword arguments of :func:`pf_ode_flow`:
+
+        - ``num_steps`` (required): solver steps; network evaluations = steps x stages of
+          ``method`` (4 for RK4), each with D (exact) or ``num_probes`` (Hutchinson) JVPs;
+        - ``method``: a Runge-Kutta tableau of :data:`genjax_models.ode.TABLEAUS` (``"euler"``,
+          ``"midpoint"``, ``"heun"`` or ``"rk4"``, the default);
+        - ``divergence``: ``"exact"`` (small D, the default) or ``"hutchinson"`` (Rademacher
+          probes drawn once and fixed along the path; unbiased for the same solve);
+        - ``num_probes``: Hutchinson probes per example (1);
+        - ``t_start``: the data end of the ODE (default ``process.t_min``; sigma(t_start) > 0);
+        - ``grid``: one of :data:`~genjax_models.diffusion.processes.GRIDS` (``"default"``:
+          ``process.likelihood_grid``);
+        - ``cond``: conditioning passed to every denoiser call.
 
     Returns:
       ``[B]`` log-density of ``x`` at ``t_start`` in nats, in the space ``x`` is given in (no
@@ -247,16 +241,14 @@ def pf_ode_log_prob(
         prior_log_prob = prior
     else:
         raise ConfigError(f"prior must be 'gaussian' or a callable z -> log p(z), got {prior!r}")
-    z, delta = pf_ode_flow(
-        denoise_fn, process, x, key, num_steps=num_steps, method=method, divergence=divergence,
-        num_probes=num_probes, t_start=t_start, grid=grid,
-    )
+    z, delta = pf_ode_flow(denoise_fn, process, x, key, **flow_options)
     return prior_log_prob(z) + delta
 
 
 def _gaussian_kl_isotropic(mean_diff_sq: jax.Array, var_q: jax.Array, var_p: jax.Array, d: int):
     """KL(N(m_q, var_q I) || N(m_p, var_p I)) in D dims given ||m_q - m_p||^2 ``[B]``."""
-    return 0.5 * (d * (jnp.log(var_p) - jnp.log(var_q) + var_q / var_p - 1.0) + mean_diff_sq / var_p)
+    log_ratio = jnp.log(var_p) - jnp.log(var_q)
+    return 0.5 * (d * (log_ratio + var_q / var_p - 1.0) + mean_diff_sq / var_p)
 
 
 def _sum_event(v: jax.Array) -> jax.Array:
@@ -271,17 +263,19 @@ def _per_example(coef: jax.Array, like: jax.Array) -> jax.Array:
 
 def ddpm_vlb(
     denoise_fn: DenoiseFn,
-    process: DDPM,
-    x0: jax.Array,
-    key: jax.Array,
+    process: ForwardProcess,
+    x0: Batch,
+    key: Array,
     *,
     num_samples_t: int | None = None,
     reverse_variance: str = "beta",
     decoder_variance: str | float = "posterior",
-) -> tuple[jax.Array, dict[str, jax.Array]]:
+    cond: Any = None,
+) -> tuple[Float[Array, " b"], dict[str, Float[Array, " b"]]]:
     """Compute DDPM's variational lower bound on log p(x0) (Ho et al. 2020, eq. 5), in nats.
 
-    With t_n = n / N, a_n = alpha(t_n), s_n = sigma(t_n) (a_n^2 = alpha_bar_n), x_n = a_n x0 + s_n eps:
+    With t_n = n / N, a_n = alpha(t_n), s_n = sigma(t_n) (a_n^2 = alpha_bar_n) and
+    x_n = a_n x0 + s_n eps:
 
     - prior:     L_T = sum_dims 1/2 (a_N^2 x0^2 + s_N^2 - 1 - log s_N^2)   (exact);
     - diffusion: sum_{n=2}^N KL(N(mu_q, bt_n I) || N(mu_p, v_n I)) with mu_q - mu_p =
@@ -308,20 +302,25 @@ def ddpm_vlb(
     1.72 +- 0.06 (N = 200).
 
     Args:
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``.
-      process: a :class:`~genjax_models.diffusion.processes.DDPM`.
+      denoise_fn: ``(x [B, *event], t [B], cond=None) -> x0_hat [B, *event]``.
+      process: a process with ``discrete_steps`` (:class:`~genjax_models.diffusion.processes.DDPM`).
       x0: ``[B, *event]`` clean data.
       key: PRNG key for the x_n draws (and the sampled steps).
       num_samples_t: ``None`` for the exact sum over steps, or K >= 1 sampled steps per example.
       reverse_variance: ``"beta_tilde"`` or ``"beta"``, the reverse kernels' variance.
-      decoder_variance: ``"posterior"``, ``"beta"`` or a positive float, the L_0 decoder's variance.
+      decoder_variance: ``"posterior"``, ``"beta"`` or a positive float, the L_0 decoder's
+        variance.
+      cond: conditioning passed to every denoiser call.
 
     Returns:
-      ``(log_p_lower_bound [B], terms)`` with ``terms = {"prior", "diffusion", "reconstruction"}``,
-      each ``[B]`` nats of loss, so that ``log_p_lower_bound = -(prior + diffusion + reconstruction)``.
+      ``(log_p_lower_bound [B], terms)`` with ``terms = {"prior", "diffusion",
+      "reconstruction"}``, each ``[B]`` nats of loss, so that
+      ``log_p_lower_bound = -(prior + diffusion + reconstruction)``.
     """
-    if not isinstance(process, DDPM):
-        raise ConfigError(f"ddpm_vlb needs a DDPM process, got {type(process).__name__}")
+    if process.discrete_steps is None:
+        raise ConfigError(
+            f"ddpm_vlb needs a discrete (DDPM) process, got {type(process).__name__}"
+        )
     _check_batch(x0, "x0")
     if reverse_variance not in REVERSE_VARIANCES:
         raise unknown_name("reverse variance", reverse_variance, REVERSE_VARIANCES)
@@ -332,17 +331,18 @@ def ddpm_vlb(
     if num_samples_t is not None and (isinstance(num_samples_t, bool) or num_samples_t < 1):
         raise ConfigError(f"num_samples_t must be None or a positive int, got {num_samples_t!r}")
 
-    n_steps, batch, d = process.num_steps, x0.shape[0], math.prod(x0.shape[1:])
+    n_steps, batch, d = process.discrete_steps, x0.shape[0], math.prod(x0.shape[1:])
     dtype = x0.dtype
 
-    def coefficients(n: jax.Array):
+    def step_schedule(n: jax.Array):
         """a_n, s_n, a_{n-1}, s_{n-1} and beta_n for integer steps n (any shape)."""
         t, s_time = n.astype(dtype) / n_steps, (n - 1).astype(dtype) / n_steps
-        a_t, s_t, a_s, s_s = process.alpha(t), process.sigma(t), process.alpha(s_time), process.sigma(s_time)
+        a_t, s_t = process.alpha(t), process.sigma(t)
+        a_s, s_s = process.alpha(s_time), process.sigma(s_time)
         beta = -jnp.expm1(2.0 * (jnp.log(a_t) - jnp.log(a_s)))
         return a_t, s_t, a_s, s_s, beta
 
-    a_1, s_1, _, _, beta_1 = coefficients(jnp.ones((), jnp.int32))
+    a_1, s_1, _, _, beta_1 = step_schedule(jnp.ones((), jnp.int32))
     if decoder_variance == "posterior":
         var_0 = (s_1 / a_1) ** 2
     elif decoder_variance == "beta":
@@ -355,12 +355,14 @@ def ddpm_vlb(
 
         Both terms share one denoiser call, so the denoiser is traced once per bound.
         """
-        a_t, s_t, a_s, s_s, beta = coefficients(n)
+        a_t, s_t, a_s, s_s, beta = step_schedule(n)
         eps = jax.random.normal(step_key, x0.shape, dtype)
         x_n = _per_example(a_t, x0) * x0 + _per_example(s_t, x0) * eps
-        err_sq = _sum_event((x0 - denoise_fn(x_n, n.astype(dtype) / n_steps)) ** 2)
+        x0_hat = call_denoiser(denoise_fn, x_n, n.astype(dtype) / n_steps, cond)
+        err_sq = _sum_event((x0 - x0_hat) ** 2)
         first = n == 1
-        var_q = jnp.where(first, 1.0, beta * s_s**2 / s_t**2)  # n = 1 would give 0: keep grads finite
+        # n = 1 would give 0: keep grads finite
+        var_q = jnp.where(first, 1.0, beta * s_s**2 / s_t**2)
         var_p = var_q if reverse_variance == "beta_tilde" else beta
         kl = _gaussian_kl_isotropic((a_s * beta / s_t**2) ** 2 * err_sq, var_q, var_p, d)
         rec = 0.5 * (err_sq / var_0 + d * jnp.log(2 * math.pi * var_0))

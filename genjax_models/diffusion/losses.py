@@ -1,7 +1,8 @@
 """Training losses for diffusion models: DDPM, weighted denoising score matching, v and EDM losses.
 
 Every loss draws a time t and noise eps per example, forms x_t = a_t x0 + s_t eps, calls the model
-``model_fn(x_t [B, *event], t [B]) -> prediction [B, *event]`` (of kind ``prediction``, one of
+``model_fn(x_t [B, *event], t [B], cond=None) -> prediction [B, *event]`` (of kind ``prediction``;
+``cond``, when given, is passed to every call, see ``types.py``; one of
 ``parameterization.PREDICTIONS``; the default ``"x0"`` means ``model_fn`` is a denoiser) and
 regresses it on the matching target. Reduction: **mean over the event dimensions, then mean over
 the batch**, so a loss does not grow with resolution; the likelihood-weighted loss is then in nats
@@ -52,25 +53,34 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 from genjax_models.diffusion.parameterization import (
     PREDICTIONS,
     convert,
     regression_target,
 )
+from genjax_models.diffusion.processes import ForwardProcess
+from genjax_models.diffusion.types import DenoiseFn, call_denoiser
 from genjax_models.errors import ConfigError, ShapeError, unknown_name
 
 TIME_SAMPLING: tuple[str, ...] = ("uniform", "antithetic", "stratified")
 WEIGHTINGS: tuple[str, ...] = ("unit", "sigma2", "likelihood")
 
-ModelFn = Callable[[jax.Array, jax.Array], jax.Array]
-Metrics = dict[str, jax.Array]
+# A model predicts any kind (eps, x0, v, score) with the denoiser's signature.
+ModelFn = DenoiseFn
+Batch = Float[Array, " b *event"]
+Metrics = dict[str, Array]
+LossFn = Callable[..., tuple[Array, Metrics]]
 
 
-def sample_uniform(key: jax.Array, num: int, scheme: str = "uniform", dtype=None) -> jax.Array:
+def sample_uniform(
+    key: Array, num: int, scheme: str = "uniform", dtype: Any = None
+) -> Float[Array, " b"]:
     """Draw ``num`` numbers in [0, 1), each marginally uniform, with the given scheme.
 
     Args:
@@ -100,13 +110,13 @@ def _log_snr_and_slope(process, t: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def sample_times(
-    key: jax.Array,
-    process,
+    key: Array,
+    process: ForwardProcess,
     num: int,
     scheme: str = "uniform",
     importance: bool = False,
-    dtype=None,
-) -> tuple[jax.Array, jax.Array]:
+    dtype: Any = None,
+) -> tuple[Float[Array, " b"], Float[Array, " b"]]:
     """Draw ``num`` times in [t_min, t_max] with their density ratios to U[t_min, t_max].
 
     Args:
@@ -147,11 +157,11 @@ def _sum_dims(x: jax.Array) -> jax.Array:
     return jnp.sum(x.reshape(x.shape[0], -1), axis=-1)
 
 
-def _predict(model_fn, process, x0, key, t, prediction):
+def _predict(model_fn, process, x0, key, t, cond):
     """Noise x0 at t and run the model; return ``(x_t, eps, prediction)``."""
     x_t, eps = process.perturb(key, x0, t)
     x_t = x_t.astype(x0.dtype)
-    pred = model_fn(x_t, t)
+    pred = call_denoiser(model_fn, x_t, t, cond)
     if pred.shape != x0.shape:
         raise ShapeError(f"model_fn returned shape {tuple(pred.shape)}, expected {tuple(x0.shape)}")
     return x_t, eps, pred
@@ -179,10 +189,15 @@ def _bound_metrics(process, x0, eps, eps_hat, inv_density) -> Metrics:
     }
 
 
-def _continuous(model_fn, process, x0, key, t, ratio, prediction, target, weight, inv_density):
-    """Shared body: weighted MSE on ``target`` plus metrics. ``weight`` multiplies the per-example
-    mean squared error; ``inv_density`` is 1 / p(log_snr) for the bound (None: no bound)."""
-    x_t, eps, pred = _predict(model_fn, process, x0, key, t, prediction)
+def _continuous(
+    model_fn, process, x0, key, t, ratio, prediction, target, weight, inv_density, cond
+):
+    """Weighted MSE on ``target`` plus metrics, the body of every continuous-time loss.
+
+    ``weight`` multiplies the per-example mean squared error; ``inv_density`` is 1 / p(log_snr)
+    for the bound (None: no bound).
+    """
+    x_t, eps, pred = _predict(model_fn, process, x0, key, t, cond)
     pred_target = convert(pred, x_t, process, t, prediction, target)
     err = _mean_dims((pred_target - regression_target(target, x0, eps, process, t)) ** 2)
     loss = jnp.mean(weight * ratio * err)
@@ -198,21 +213,27 @@ def _continuous(model_fn, process, x0, key, t, ratio, prediction, target, weight
     return loss, metrics
 
 
-def _uniform_inv_density(process, t, ratio):
-    """1 / p(log_snr) for times drawn by :func:`sample_times` (density ratio to U[t_min, t_max])."""
+def _continuous_times(key, process, x0, time_sampling, importance):
+    """Return ``(key_eps, t, ratio, inv_density)``: times of :func:`sample_times` and the noise key.
+
+    ``inv_density`` = 1 / p(log_snr) = (t_max - t_min) |dlog_snr/dt| ratio, for the bound.
+    """
+    key_t, key_eps = jax.random.split(key)
+    t, ratio = sample_times(key_t, process, x0.shape[0], time_sampling, importance, x0.dtype)
     _, slope = _log_snr_and_slope(process, t)
-    return (process.t_max - process.t_min) * jnp.abs(slope) * ratio
+    return key_eps, t, ratio, (process.t_max - process.t_min) * jnp.abs(slope) * ratio
 
 
 def ddpm_loss(
     model_fn: ModelFn,
-    process,
-    x0: jax.Array,
-    key: jax.Array,
+    process: ForwardProcess,
+    x0: Batch,
+    key: Array,
     *,
     prediction: str = "x0",
     time_sampling: str = "uniform",
-) -> tuple[jax.Array, Metrics]:
+    cond: Any = None,
+) -> tuple[Array, Metrics]:
     """Return DDPM's simple loss: mean ||eps - eps_hat(x_{t_n}, t_n)||^2 with n ~ U{1..N}.
 
     Args:
@@ -223,21 +244,22 @@ def ddpm_loss(
       key: PRNG key.
       prediction: the kind ``model_fn`` predicts (converted to eps).
       time_sampling: how u in n = 1 + floor(u N) is drawn (:data:`TIME_SAMPLING`).
+      cond: conditioning passed to every ``model_fn`` call (None: ``model_fn(x_t, t)``).
 
     Returns:
       ``(loss, {"loss", "mse_x0"})``, the loss averaged over dimensions and batch.
     """
     _check(process, x0, prediction)
-    if getattr(process, "name", None) != "ddpm":
+    n = process.discrete_steps
+    if n is None:
         raise ConfigError(
-            f"ddpm_loss needs the 'ddpm' process, got {getattr(process, 'name', process)!r}; "
+            f"ddpm_loss needs a discrete (DDPM) process, got {process.name!r}; "
             "use dsm_loss for continuous-time processes"
         )
     key_t, key_eps = jax.random.split(key)
-    n = process.num_steps
     u = sample_uniform(key_t, x0.shape[0], time_sampling, x0.dtype)
     t = (1 + jnp.minimum(jnp.floor(u * n), n - 1)) / n
-    x_t, eps, pred = _predict(model_fn, process, x0, key_eps, t, prediction)
+    x_t, eps, pred = _predict(model_fn, process, x0, key_eps, t, cond)
     loss = jnp.mean((convert(pred, x_t, process, t, prediction, "eps") - eps) ** 2)
     mse_x0 = jnp.mean((convert(pred, x_t, process, t, prediction, "x0") - x0) ** 2)
     return loss, {"loss": loss, "mse_x0": mse_x0}
@@ -245,15 +267,16 @@ def ddpm_loss(
 
 def dsm_loss(
     model_fn: ModelFn,
-    process,
-    x0: jax.Array,
-    key: jax.Array,
+    process: ForwardProcess,
+    x0: Batch,
+    key: Array,
     *,
     prediction: str = "x0",
     weighting: str = "sigma2",
     time_sampling: str = "uniform",
     importance: bool = False,
-) -> tuple[jax.Array, Metrics]:
+    cond: Any = None,
+) -> tuple[Array, Metrics]:
     """Return the lambda-weighted denoising score-matching loss E_t[lambda(t) ||s - grad log q||^2].
 
     ``"unit"``: lambda = 1 (score MSE); ``"sigma2"``: lambda = s_t^2 (= the eps MSE, Song's
@@ -270,6 +293,7 @@ def dsm_loss(
       weighting: one of :data:`WEIGHTINGS`.
       time_sampling: one of :data:`TIME_SAMPLING`.
       importance: sample uniformly in log-SNR, reweighted (see :func:`sample_times`).
+      cond: conditioning passed to every ``model_fn`` call (None: ``model_fn(x_t, t)``).
 
     Returns:
       ``(loss, metrics)``: metrics ``loss``, ``mse_eps``, ``mse_x0`` and the bound breakdown.
@@ -277,8 +301,7 @@ def dsm_loss(
     _check(process, x0, prediction)
     if weighting not in WEIGHTINGS:
         raise unknown_name("weighting", weighting, WEIGHTINGS)
-    key_t, key_eps = jax.random.split(key)
-    t, ratio = sample_times(key_t, process, x0.shape[0], time_sampling, importance, x0.dtype)
+    key_eps, t, ratio, inv_density = _continuous_times(key, process, x0, time_sampling, importance)
     s2 = process.sigma(t).astype(x0.dtype) ** 2
     if weighting == "unit":
         weight = 1.0 / s2  # ||s_theta - grad log q||^2 = ||eps_hat - eps||^2 / s^2
@@ -287,84 +310,83 @@ def dsm_loss(
     else:
         _, g2 = process.sde(t)
         weight = 0.5 * (process.t_max - process.t_min) * g2.astype(s2.dtype) / s2
-    inv_density = _uniform_inv_density(process, t, ratio)
     return _continuous(
-        model_fn, process, x0, key_eps, t, ratio, prediction, "eps", weight, inv_density
+        model_fn, process, x0, key_eps, t, ratio, prediction, "eps", weight, inv_density, cond
     )
 
 
 def v_loss(
     model_fn: ModelFn,
-    process,
-    x0: jax.Array,
-    key: jax.Array,
+    process: ForwardProcess,
+    x0: Batch,
+    key: Array,
     *,
     prediction: str = "x0",
     time_sampling: str = "uniform",
     importance: bool = False,
-) -> tuple[jax.Array, Metrics]:
+    cond: Any = None,
+) -> tuple[Array, Metrics]:
     """Return the v-prediction loss E_t ||v - v_hat||^2 with v = a_t eps - s_t x0, t ~ U.
 
     Arguments and returns as :func:`dsm_loss` (no weighting: the v MSE, mean over dimensions).
     """
     _check(process, x0, prediction)
-    key_t, key_eps = jax.random.split(key)
-    t, ratio = sample_times(key_t, process, x0.shape[0], time_sampling, importance, x0.dtype)
-    inv_density = _uniform_inv_density(process, t, ratio)
+    key_eps, t, ratio, inv_density = _continuous_times(key, process, x0, time_sampling, importance)
     weight = jnp.ones_like(t)
     return _continuous(
-        model_fn, process, x0, key_eps, t, ratio, prediction, "v", weight, inv_density
+        model_fn, process, x0, key_eps, t, ratio, prediction, "v", weight, inv_density, cond
     )
 
 
 def edm_loss(
     model_fn: ModelFn,
-    process,
-    x0: jax.Array,
-    key: jax.Array,
+    process: ForwardProcess,
+    x0: Batch,
+    key: Array,
     *,
     prediction: str = "x0",
     sigma_data: float | None = None,
     p_mean: float = -1.2,
     p_std: float = 1.2,
     time_sampling: str = "uniform",
-) -> tuple[jax.Array, Metrics]:
+    cond: Any = None,
+) -> tuple[Array, Metrics]:
     """Return EDM's loss E[lambda(sigma) ||D(x_t, t) - x0||^2], log sigma ~ N(p_mean, p_std^2).
 
     lambda(sigma) = (sigma^2 + sd^2) / (sigma sd)^2 = 1 / c_out^2, so with the preconditioned
     denoiser it is the unit-weighted MSE of F (Karras et al. 2022). sigma is the noise level of
-    x_t / a_t, i.e. s_t / a_t: for ``edm`` t = sigma; for other processes t solves
-    log_snr(t) = -2 log sigma, clipped to [t_min, t_max] (lambda uses the clipped sigma). The normal
+    x_t / a_t, i.e. s_t / a_t, and t = ``process.t_from_log_sigma(log sigma)``: for ``edm``
+    t = sigma; for other processes t solves log_snr(t) = -2 log sigma, clipped to
+    [t_min, t_max] (lambda uses the clipped sigma). The normal
     draw is Phi^{-1}(u) with u from ``time_sampling`` (``"antithetic"`` pairs +n and -n).
 
     Args:
       model_fn, process, x0, key, prediction: as :func:`dsm_loss`.
-      sigma_data: sd; default ``process.sigma_data`` if present, else 0.5.
+      sigma_data: sd; default ``process.sigma_data``.
       p_mean, p_std: the log-normal's parameters.
       time_sampling: one of :data:`TIME_SAMPLING`.
+      cond: conditioning passed to every ``model_fn`` call (None: ``model_fn(x_t, t)``).
 
     Returns:
       ``(loss, {"loss", "mse_eps", "mse_x0"})``.
     """
     _check(process, x0, prediction)
-    sd = float(getattr(process, "sigma_data", 0.5) if sigma_data is None else sigma_data)
+    sd = float(process.sigma_data if sigma_data is None else sigma_data)
     key_t, key_eps = jax.random.split(key)
     u = sample_uniform(key_t, x0.shape[0], time_sampling, x0.dtype)
     tiny = jnp.finfo(x0.dtype).eps
     normal = jax.scipy.special.ndtri(jnp.clip(u, tiny, 1.0 - tiny))
     log_sigma = p_mean + p_std * normal
-    if process.name == "edm":
-        t = jnp.exp(log_sigma)
-    else:
-        t = process.t_from_log_snr(-2.0 * log_sigma)
-        t = jnp.clip(t, process.t_min, process.t_max).astype(x0.dtype)
+    t = process.t_from_log_sigma(log_sigma).astype(x0.dtype)
     sigma = (process.sigma(t) / process.alpha(t)).astype(x0.dtype)
     weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
     ones = jnp.ones_like(t)
-    return _continuous(model_fn, process, x0, key_eps, t, ones, prediction, "x0", weight, None)
+    return _continuous(
+        model_fn, process, x0, key_eps, t, ones, prediction, "x0", weight, None, cond
+    )
 
 
-LOSSES: dict[str, Callable[..., tuple[jax.Array, Metrics]]] = {
+LOSSES: dict[str, LossFn] = {
     "ddpm": ddpm_loss,
     "dsm": dsm_loss,
     "v": v_loss,
@@ -372,7 +394,7 @@ LOSSES: dict[str, Callable[..., tuple[jax.Array, Metrics]]] = {
 }
 
 
-def get_loss(name: str) -> Callable[..., tuple[jax.Array, Metrics]]:
+def get_loss(name: str) -> LossFn:
     """Return the loss function ``name`` (one of :data:`LOSSES`)."""
     if name not in LOSSES:
         raise unknown_name("diffusion loss", name, LOSSES)

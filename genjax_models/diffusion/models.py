@@ -55,13 +55,11 @@ from genjax_models.diffusion.processes import get_process
 from genjax_models.errors import ConfigError, unknown_name
 from genjax_models.fields import Option
 from genjax_models.model import LogProbInfo, Metrics, ModelBase, Params
+from genjax_models.ode import TRACES, resolve_trace
 from genjax_models.validation import positive_int
 
 ESTIMATORS: tuple[str, ...] = ("pf-ode", "vlb")
-TRACES: tuple[str, ...] = ("auto", "exact", "hutchinson")
 NETWORKS: tuple[str, ...] = ("auto", "mlp", "unet")
-# Largest D for which trace="auto" uses the exact divergence (D JVPs per ODE stage).
-EXACT_TRACE_MAX_DIMS = 16
 
 
 def _sampler_option_union() -> tuple[Option, ...]:
@@ -235,12 +233,7 @@ class DiffusionModel(ModelBase):
 
     def resolve_trace(self, trace: str | None) -> str:
         """Return ``"exact"`` or ``"hutchinson"`` for a trace option (``None``: the field)."""
-        trace = self.trace if trace is None else trace
-        if trace not in TRACES:
-            raise unknown_name("trace", trace, TRACES)
-        if trace == "auto":
-            return "exact" if self.num_dims <= EXACT_TRACE_MAX_DIMS else "hutchinson"
-        return trace
+        return resolve_trace(self.trace if trace is None else trace, self.num_dims)
 
     def _log_prob_settings(self, options: dict[str, Any]) -> dict[str, Any]:
         opts = self.resolve_log_prob_options(options)

@@ -94,7 +94,9 @@ def _component_log_probs(means, covs, x):
     chol = jnp.linalg.cholesky(covs)  # [K, D, D]
     diff = x[:, None, :] - means[None]  # [B, K, D]
     solved = jax.vmap(
-        lambda c, r: jax.scipy.linalg.solve_triangular(c, r.T, lower=True).T, in_axes=(0, 1), out_axes=1
+        lambda c, r: jax.scipy.linalg.solve_triangular(c, r.T, lower=True).T,
+        in_axes=(0, 1),
+        out_axes=1,
     )(chol, diff)
     maha = jnp.sum(solved**2, axis=-1)
     log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
@@ -175,7 +177,9 @@ def velocity(mixture: GaussianMixture, process, x: jax.Array, t: float | jax.Arr
     return a[:, None] * eps(mixture, process, x, t) - s[:, None] * denoiser(mixture, process, x, t)
 
 
-def example_mixture(dim: int = 2, num_components: int = 3, key: jax.Array | None = None, dtype=jnp.float32) -> GaussianMixture:
+def example_mixture(
+    dim: int = 2, num_components: int = 3, key: jax.Array | None = None, dtype=jnp.float32
+) -> GaussianMixture:
     """Return a fixed, well-separated test mixture in ``dim`` dimensions.
 
     Means lie on a circle of radius 2 (in the first two coordinates; other coordinates get

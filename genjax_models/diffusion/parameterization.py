@@ -30,27 +30,34 @@ x_t / a = x0 + (s / a) eps is an a = 1 process at noise level sigma = s / a, so 
 preconditioning is applied to x_t / a with sigma = s / a (for VE and EDM, a = 1 and nothing
 changes).
 
-The **denoiser** ``denoise_fn(x [B, *event], t [B] or scalar) -> x0_hat [B, *event]`` is the
-interface between networks, samplers and the likelihood; :func:`make_denoiser` builds it from a
-raw network ``apply_fn(x_in, noise_feature [B]) -> out`` (see :func:`noise_feature` for what the
-network is told about the noise level).
+The **denoiser** ``denoise_fn(x [B, *event], t [B] or scalar, cond=None) -> x0_hat [B, *event]``
+(:class:`~genjax_models.diffusion.types.DenoiseFn`) is the interface between networks, samplers
+and the likelihood; :func:`make_denoiser` builds it from a raw network
+``apply_fn(x_in, noise_feature [B]) -> out`` (``apply_fn(x_in, noise_feature, cond)`` when a
+conditioning is given; see :func:`noise_feature` for what the network is told about the noise
+level).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
+from genjax_models.diffusion.processes import ForwardProcess
+from genjax_models.diffusion.types import DenoiseFn, call_denoiser
 from genjax_models.errors import ConfigError, ShapeError, unknown_name
 
 PREDICTIONS: tuple[str, ...] = ("eps", "x0", "v", "score")
 NOISE_FEATURES: tuple[str, ...] = ("time", "log-sigma")
-_TIME_FEATURE_PROCESSES = ("ddpm", "vp", "subvp")
 
-DenoiseFn = Callable[[jax.Array, jax.Array], jax.Array]
-ApplyFn = Callable[[jax.Array, jax.Array], jax.Array]
+Batch = Float[Array, " b *event"]
+Times = Float[Array, "*b"]
+# (x_in [B, *event], noise_feature [B]) -> out [B, *event]; (..., cond) with a conditioning.
+ApplyFn = Callable[..., Batch]
 
 
 def _check_kind(kind: str) -> None:
@@ -70,7 +77,9 @@ def _check_batch(x: jax.Array, t: jax.Array) -> jax.Array:
     return t
 
 
-def coefficients(process, t: jax.Array, like: jax.Array) -> tuple[jax.Array, jax.Array]:
+def broadcast_alpha_sigma(
+    process: ForwardProcess, t: Times, like: Batch
+) -> tuple[Array, Array]:
     """Return alpha(t) and sigma(t) shaped to broadcast against ``like [B, *event]``.
 
     Args:
@@ -115,8 +124,8 @@ def _from_pair(kind, x0, eps, a, s):
 
 
 def convert(
-    pred: jax.Array, x_t: jax.Array, process, t: jax.Array, source: str, target: str
-) -> jax.Array:
+    pred: Batch, x_t: Batch, process: ForwardProcess, t: Times, source: str, target: str
+) -> Batch:
     """Convert a prediction of kind ``source`` at ``(x_t, t)`` into one of kind ``target``.
 
     Args:
@@ -136,35 +145,37 @@ def convert(
         raise ShapeError(f"prediction shape {tuple(pred.shape)} != x_t shape {tuple(x_t.shape)}")
     if source == target:
         return pred
-    a, s = coefficients(process, t, x_t)
+    a, s = broadcast_alpha_sigma(process, t, x_t)
     x0, eps = _to_pair(source, pred, x_t, a, s)
     return _from_pair(target, x0, eps, a, s)
 
 
-def to_denoised(kind: str, pred: jax.Array, x_t: jax.Array, process, t: jax.Array) -> jax.Array:
+def to_denoised(kind: str, pred: Batch, x_t: Batch, process: ForwardProcess, t: Times) -> Batch:
     """Return the x0 estimate implied by a prediction of ``kind`` (see :func:`convert`)."""
     return convert(pred, x_t, process, t, kind, "x0")
 
 
-def from_denoised(kind: str, x0: jax.Array, x_t: jax.Array, process, t: jax.Array) -> jax.Array:
+def from_denoised(kind: str, x0: Batch, x_t: Batch, process: ForwardProcess, t: Times) -> Batch:
     """Return the prediction of ``kind`` implied by the x0 estimate (see :func:`convert`)."""
     return convert(x0, x_t, process, t, "x0", kind)
 
 
-def regression_target(kind: str, x0: jax.Array, eps: jax.Array, process, t: jax.Array) -> jax.Array:
+def regression_target(
+    kind: str, x0: Batch, eps: Batch, process: ForwardProcess, t: Times
+) -> Batch:
     """Return the training target of ``kind`` for x_t = a x0 + s eps.
 
     eps -> eps, x0 -> x0, v -> a eps - s x0, score -> grad log q(x_t | x0) = -eps / s. A
     prediction of ``kind`` regressed on it converges to the corresponding posterior mean.
     """
     _check_kind(kind)
-    a, s = coefficients(process, t, x0)
+    a, s = broadcast_alpha_sigma(process, t, x0)
     return _from_pair(kind, x0, eps, a, s)
 
 
 def edm_preconditioning(
-    sigma: jax.Array, sigma_data: float = 0.5
-) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    sigma: Float[Array, "*s"], sigma_data: float = 0.5
+) -> tuple[Float[Array, "*s"], Float[Array, "*s"], Float[Array, "*s"], Float[Array, "*s"]]:
     """Return EDM's ``(c_skip, c_out, c_in, c_noise)`` for noise level ``sigma`` (module docstring).
 
     Args:
@@ -184,8 +195,8 @@ def edm_preconditioning(
 
 
 def noise_feature(
-    process, t: jax.Array, kind: str = "log-sigma", batch: int | None = None
-) -> jax.Array:
+    process: ForwardProcess, t: Times, kind: str = "log-sigma", batch: int | None = None
+) -> Times:
     """Return the noise-level input the network gets at time ``t``.
 
     ``"time"`` is t itself (in [0, 1] for DDPM / VP / sub-VP / VE; a time embedding scales it);
@@ -210,13 +221,13 @@ def noise_feature(
 
 def make_denoiser(
     apply_fn: ApplyFn,
-    process,
+    process: ForwardProcess,
     prediction: str = "x0",
     preconditioning: bool = False,
     sigma_data: float | None = None,
     feature: str = "auto",
 ) -> DenoiseFn:
-    """Turn a raw network into the denoiser ``denoise_fn(x, t) -> E[x0 | x_t = x]`` estimate.
+    """Turn a raw network into the denoiser ``denoise_fn(x, t, cond=None)`` ~ E[x0 | x_t = x].
 
     Without preconditioning the network sees x_t as it is, ``out = apply_fn(x_t, c)``, and ``out``
     is read as a prediction of kind ``prediction`` and converted to x0. (For VE / EDM, whose x_t
@@ -225,8 +236,10 @@ def make_denoiser(
     network's output is EDM's F, so ``prediction`` must be ``"x0"``.
 
     The noise feature c (``[B]``) is, with ``feature="auto"``, EDM's c_noise = log(sigma / a) / 4
-    when preconditioning or for VE / EDM, and the time t for DDPM / VP / sub-VP otherwise; pass
-    ``"time"`` or ``"log-sigma"`` to choose (:func:`noise_feature`).
+    when preconditioning, and ``process.noise_feature_kind`` otherwise (the time t for DDPM / VP /
+    sub-VP, c_noise for VE / EDM); pass ``"time"`` or ``"log-sigma"`` to choose
+    (:func:`noise_feature`). A ``cond`` given to the denoiser is passed on as
+    ``apply_fn(x_in, c, cond)``; with ``cond=None`` the network is called ``apply_fn(x_in, c)``.
 
     Args:
       apply_fn: ``(x_in [B, *event], noise_feature [B]) -> [B, *event]``, e.g.
@@ -234,11 +247,11 @@ def make_denoiser(
       process: the forward process.
       prediction: what the network predicts without preconditioning (:data:`PREDICTIONS`).
       preconditioning: use EDM's c_skip / c_out / c_in / c_noise.
-      sigma_data: sigma_d; defaults to ``process.sigma_data`` if it has one, else 0.5.
+      sigma_data: sigma_d; defaults to ``process.sigma_data``.
       feature: ``"auto"`` or one of :data:`NOISE_FEATURES`.
 
     Returns:
-      ``denoise_fn(x [B, *event], t scalar or [B]) -> [B, *event]``.
+      ``denoise_fn(x [B, *event], t scalar or [B], cond=None) -> [B, *event]``.
     """
     _check_kind(prediction)
     if preconditioning and prediction != "x0":
@@ -247,26 +260,33 @@ def make_denoiser(
             f"use prediction='x0', got {prediction!r}"
         )
     if feature == "auto":
-        plain_time = not preconditioning and process.name in _TIME_FEATURE_PROCESSES
+        plain_time = not preconditioning and process.noise_feature_kind == "time"
         feature = "time" if plain_time else "log-sigma"
     elif feature not in NOISE_FEATURES:
         raise unknown_name("noise feature", feature, (*NOISE_FEATURES, "auto"))
-    sd = float(getattr(process, "sigma_data", 0.5) if sigma_data is None else sigma_data)
+    sd = float(process.sigma_data if sigma_data is None else sigma_data)
 
-    def denoise_fn(x: jax.Array, t: jax.Array) -> jax.Array:
+    def network(x_in: Batch, c: Array, cond: Any) -> Batch:
+        return apply_fn(x_in, c) if cond is None else apply_fn(x_in, c, cond)
+
+    def denoise_fn(x: Batch, t: Times, cond: Any = None) -> Batch:
         t = _check_batch(x, t)
         c = noise_feature(process, t, feature, batch=x.shape[0]).astype(x.dtype)
         if not preconditioning:
-            return to_denoised(prediction, apply_fn(x, c), x, process, t)
-        a, s = coefficients(process, t, x)
+            return to_denoised(prediction, network(x, c, cond), x, process, t)
+        a, s = broadcast_alpha_sigma(process, t, x)
         c_skip, c_out, c_in, _ = edm_preconditioning(s / a, sd)
         x_scaled = x / a
-        return c_skip * x_scaled + c_out * apply_fn(c_in * x_scaled, c)
+        return c_skip * x_scaled + c_out * network(c_in * x_scaled, c, cond)
 
     return denoise_fn
 
 
-def make_predictor(denoise_fn: DenoiseFn, process, kind: str) -> DenoiseFn:
-    """Return ``pred_fn(x, t)``: the denoiser's implied prediction of ``kind`` (eps, v, ...)."""
+def make_predictor(denoise_fn: DenoiseFn, process: ForwardProcess, kind: str) -> DenoiseFn:
+    """Return ``pred_fn(x, t, cond=None)``: the denoiser's implied prediction of ``kind``."""
     _check_kind(kind)
-    return lambda x, t: from_denoised(kind, denoise_fn(x, t), x, process, t)
+
+    def pred_fn(x: Batch, t: Times, cond: Any = None) -> Batch:
+        return from_denoised(kind, call_denoiser(denoise_fn, x, t, cond), x, process, t)
+
+    return pred_fn

@@ -22,7 +22,7 @@ _TRAIN_2D: dict[str, Any] = {
     "checkpoint_every": 1000, "steps_per_call": 50, "num_preview_samples": 1000,
 }
 _TRAIN_IMAGES: dict[str, Any] = {
-    "steps": 3000, "batch_size": 64, "lr": 2e-3, "ema_decay": 0.999, "log_every": 100,
+    "steps": 2000, "batch_size": 64, "lr": 2e-3, "ema_decay": 0.999, "log_every": 100,
     "checkpoint_every": 1000, "steps_per_call": 20, "num_preview_samples": 64,
 }
 
@@ -40,7 +40,8 @@ class DDPMModel(DiffusionModel):
     name: ClassVar[str] = "ddpm"
     default_run: ClassVar[RunRecipe] = RunRecipe(
         data="digits", dequantize="uniform", train=dict(_TRAIN_IMAGES),
-        expected="about 4 minutes on a 2-core CPU; ~2.1 bits/dim on digits",
+        expected="about 3 minutes on a 2-core CPU, then 1000-step ancestral previews; "
+        "~2.1 bits/dim on digits (experiments/configs/ddpm_digits.py)",
     )
 
 
@@ -62,7 +63,7 @@ class ScoreSDE(DiffusionModel):
     name: ClassVar[str] = "score-sde"
     default_run: ClassVar[RunRecipe] = RunRecipe(
         data="eight-gaussians", dequantize="uniform", train=dict(_TRAIN_2D),
-        expected="about 40 s on a 2-core CPU; test NLL ~0.1 nats above the entropy",
+        expected="about 20 s on a 2-core CPU; test NLL ~0.1 nats above the entropy",
     )
 
     def __post_init__(self) -> None:
@@ -95,7 +96,8 @@ class EDMModel(DiffusionModel):
     name: ClassVar[str] = "edm"
     default_run: ClassVar[RunRecipe] = RunRecipe(
         data="digits", dequantize="uniform", train=dict(_TRAIN_IMAGES),
-        expected="about 4 minutes on a 2-core CPU; ~1.9 bits/dim on digits",
+        expected="about 3 minutes on a 2-core CPU; ~1.9 bits/dim on digits "
+        "(experiments/configs/edm_digits.py)",
     )
 
 

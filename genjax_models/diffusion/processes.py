@@ -31,151 +31,108 @@ name       alpha(t), sigma(t)                               time domain, prior s
                                                              sigma_max], prior std sigma_max
 =========  ===============================================  ==========================
 
-Times may be scalars or arrays; every method broadcasts elementwise.
+Times may be scalars or arrays; every method broadcasts elementwise. The shared maths (posterior,
+SDE, prior, log-SNR inverse, time grids) is :class:`~genjax_models.diffusion._process_maths.
+ProcessBase`; what code outside may rely on is the :class:`ForwardProcess` protocol, whose
+properties replace every test of a process's name:
+
+=========  =======  =======  ==========  ========  ===========  ==========
+name       default  solver   likelihood  discrete  noise        sigma_data
+           grid     grid     grid        steps     feature
+=========  =======  =======  ==========  ========  ===========  ==========
+``ddpm``   uniform  log-snr  log-snr     N         time         0.5
+``vp``     uniform  log-snr  uniform     None      time         0.5
+``subvp``  uniform  log-snr  uniform     None      time         0.5
+``ve``     uniform  log-snr  log-snr     None      log-sigma    0.5
+``edm``    edm      edm      log-snr     None      log-sigma    field
+=========  =======  =======  ==========  ========  ===========  ==========
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
+from genjax_models.diffusion._process_maths import GRIDS, ProcessBase, Times
 from genjax_models.errors import ConfigError, unknown_name
 
 
-class _Process:
-    """Shared maths of x_t = alpha(t) x0 + sigma(t) eps given ``alpha`` and ``sigma``."""
+@runtime_checkable
+class ForwardProcess(Protocol):
+    """What samplers, losses and likelihoods may ask of a forward process (module docstring).
 
-    name: ClassVar[str]
-    t_min: float
-    t_max: float
+    Times are scalars or arrays; every method broadcasts elementwise. Besides the maths, a process
+    answers the questions that would otherwise be tests of its name:
 
-    # ------------------------------------------------------------- to override
-    def alpha(self, t: jax.Array) -> jax.Array:  # pragma: no cover - abstract
-        raise NotImplementedError
+    - ``default_grid``: the time grid samplers step on by default (``"uniform"``; ``"edm"``, the
+      rho-grid, on EDM);
+    - ``solver_grid``: the grid of exponential integrators (DPM-Solver): ``"log-snr"``, or
+      ``"edm"`` on EDM;
+    - ``likelihood_grid``: the grid of the probability-flow log-likelihood (``"uniform"`` in t for
+      VP / sub-VP, ``"log-snr"`` for VE, EDM and DDPM; see ``likelihood.pf_ode_log_prob``);
+    - ``discrete_steps``: N for a process defined on N discrete steps t = n / N (DDPM), whose
+      sampling grids are snapped to step times, else ``None``;
+    - ``noise_feature_kind``: the noise-level input a network gets by default, ``"time"`` where t
+      itself is a good feature (t in [0, 1] and the schedule spread over it: DDPM, VP, sub-VP) or
+      ``"log-sigma"`` (EDM's c_noise = log(sigma / alpha) / 4; VE, EDM);
+    - ``sigma_data``: the data standard deviation assumed by EDM's preconditioning and loss
+      weight (0.5 unless the process sets it, as EDM does).
+    """
 
-    def sigma(self, t: jax.Array) -> jax.Array:  # pragma: no cover - abstract
-        raise NotImplementedError
+    name: str
 
     @property
-    def prior_std(self) -> float:
-        """Standard deviation of the Gaussian prior N(0, prior_std^2 I) at ``t_max``."""
-        return 1.0
+    def t_min(self) -> float: ...
+    @property
+    def t_max(self) -> float: ...
+    @property
+    def prior_std(self) -> float: ...
+    @property
+    def sigma_data(self) -> float: ...
+    @property
+    def default_grid(self) -> str: ...
+    @property
+    def solver_grid(self) -> str: ...
+    @property
+    def likelihood_grid(self) -> str: ...
+    @property
+    def discrete_steps(self) -> int | None: ...
+    @property
+    def noise_feature_kind(self) -> str: ...
 
-    # ------------------------------------------------------------------ shared
-    def log_snr(self, t: jax.Array) -> jax.Array:
-        """Return log(alpha_t^2 / sigma_t^2), decreasing in t."""
-        return 2.0 * (jnp.log(self.alpha(t)) - jnp.log(self.sigma(t)))
-
-    def marginal(self, x0: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Return the mean ``alpha_t x0`` and std ``sigma_t`` of q(x_t | x0).
-
-        Args:
-          x0: ``[B, *event]`` data.
-          t: scalar or ``[B]`` times.
-
-        Returns:
-          ``(mean [B, *event], std)`` with std broadcastable against the mean.
-        """
-        a, s = _expand(self.alpha(t), x0), _expand(self.sigma(t), x0)
-        return a * x0, s
-
-    def perturb(self, key: jax.Array, x0: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Draw x_t ~ q(x_t | x0); return ``(x_t, eps)`` with x_t = alpha_t x0 + sigma_t eps."""
-        eps = jax.random.normal(key, x0.shape, x0.dtype)
-        mean, std = self.marginal(x0, t)
-        return mean + std * eps, eps
-
-    def sde(self, t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Return the forward SDE's coefficients ``(f(t), g(t)^2)``: dx = f x dt + g dW.
-
-        f = d log alpha / dt and g^2 = d sigma^2 / dt - 2 f sigma^2, by forward-mode autodiff.
-        """
-        t = jnp.asarray(t, dtype=jnp.result_type(float))
-        ones = jnp.ones_like(t)
-        log_a, dlog_a = jax.jvp(lambda u: jnp.log(self.alpha(u)), (t,), (ones,))
-        var, dvar = jax.jvp(lambda u: self.sigma(u) ** 2, (t,), (ones,))
-        del log_a
-        return dlog_a, dvar - 2.0 * dlog_a * var
-
+    def alpha(self, t: Times) -> Times: ...
+    def sigma(self, t: Times) -> Times: ...
+    def log_snr(self, t: Times) -> Times: ...
+    def t_from_log_snr(
+        self, log_snr: Times, iterations: int = 100, *, lo: float | None = None,
+        hi: float | None = None,
+    ) -> Times: ...
+    def t_from_log_sigma(self, log_sigma: Times) -> Times: ...
+    def time_grid(
+        self, num_steps: int, kind: str = "default", rho: float = 7.0, *, t_end: float | None = None
+    ) -> Float[Array, " n"]: ...
+    def sampling_grid(
+        self, num_steps: int, kind: str = "default", rho: float = 7.0
+    ) -> Float[Array, " n"]: ...
+    def marginal(
+        self, x0: Float[Array, " b *event"], t: Times
+    ) -> tuple[Float[Array, " b *event"], Array]: ...
+    def perturb(
+        self, key: Array, x0: Float[Array, " b *event"], t: Times
+    ) -> tuple[Float[Array, " b *event"], Float[Array, " b *event"]]: ...
+    def sde(self, t: Times) -> tuple[Times, Times]: ...
     def posterior(
-        self, x_t: jax.Array, x0: jax.Array, t: jax.Array, s: jax.Array
-    ) -> tuple[jax.Array, jax.Array]:
-        """Return the mean and std of q(x_s | x_t, x0) for times s < t (module docstring)."""
-        a_t, s_t = _expand(self.alpha(t), x_t), _expand(self.sigma(t), x_t)
-        a_s, s_s = _expand(self.alpha(s), x_t), _expand(self.sigma(s), x_t)
-        a_ts = a_t / a_s
-        var_ts = s_t**2 - a_ts**2 * s_s**2
-        mean = (a_ts * s_s**2 / s_t**2) * x_t + (a_s * var_ts / s_t**2) * x0
-        std = jnp.sqrt(jnp.maximum(var_ts * s_s**2 / s_t**2, 0.0))
-        return mean, std
-
-    def prior_sample(self, key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
-        """Draw ``shape`` from the prior N(0, prior_std^2 I)."""
-        return self.prior_std * jax.random.normal(key, shape, dtype)
-
-    def prior_log_prob(self, x: jax.Array) -> jax.Array:
-        """Return log N(x; 0, prior_std^2 I) summed over all but the first axis: ``[B]``."""
-        d = math.prod(x.shape[1:])
-        sq = jnp.sum((x / self.prior_std).reshape(x.shape[0], -1) ** 2, axis=-1)
-        return -0.5 * sq - d * (math.log(self.prior_std) + 0.5 * math.log(2 * math.pi))
-
-    def t_from_log_snr(self, log_snr: jax.Array, iterations: int = 100) -> jax.Array:
-        """Invert ``log_snr`` on [t_min, t_max] by bisection (it is monotone decreasing)."""
-        target = jnp.asarray(log_snr, dtype=jnp.result_type(float))
-        lo = jnp.full_like(target, self.t_min)
-        hi = jnp.full_like(target, self.t_max)
-
-        def body(_, bounds):
-            lo, hi = bounds
-            mid = 0.5 * (lo + hi)
-            above = self.log_snr(mid) > target  # still too little noise: go later
-            return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
-
-        lo, hi = jax.lax.fori_loop(0, iterations, body, (lo, hi))
-        return 0.5 * (lo + hi)
-
-    def time_grid(self, num_steps: int, kind: str = "default", rho: float = 7.0) -> jax.Array:
-        """Return ``num_steps + 1`` decreasing times from ``t_max`` to ``t_min``.
-
-        Args:
-          num_steps: number of intervals N (>= 1).
-          kind: ``"uniform"`` in t, ``"log-snr"`` (uniform in log-SNR, the DPM-Solver grid),
-            ``"edm"`` (sigma_i = (s_max^(1/rho) + i/N (s_min^(1/rho) - s_max^(1/rho)))^rho, Karras
-            et al. 2022, mapped to t through sigma/alpha) or ``"default"`` (the process's usual grid:
-            ``"edm"`` for ``edm``, ``"uniform"`` otherwise).
-          rho: the EDM grid's exponent.
-        """
-        if num_steps < 1:
-            raise ConfigError(f"a time grid needs num_steps >= 1, got {num_steps}")
-        if kind == "default":
-            kind = "edm" if self.name == "edm" else "uniform"
-        frac = jnp.linspace(0.0, 1.0, num_steps + 1)
-        if kind == "uniform":
-            return self.t_max + frac * (self.t_min - self.t_max)
-        if kind == "log-snr":
-            hi, lo = self.log_snr(self.t_min), self.log_snr(self.t_max)
-            ts = self.t_from_log_snr(lo + frac * (hi - lo))
-            return ts.at[0].set(self.t_max).at[-1].set(self.t_min)
-        if kind == "edm":
-            ratio = lambda t: self.sigma(t) / self.alpha(t)  # noqa: E731
-            r_max, r_min = ratio(self.t_max), ratio(self.t_min)
-            r = (r_max ** (1 / rho) + frac * (r_min ** (1 / rho) - r_max ** (1 / rho))) ** rho
-            ts = self.t_from_log_snr(-2.0 * jnp.log(r))
-            return ts.at[0].set(self.t_max).at[-1].set(self.t_min)
-        raise unknown_name("time grid", kind, ("default", "uniform", "log-snr", "edm"))
-
-
-def _expand(coef: jax.Array, like: jax.Array) -> jax.Array:
-    """Reshape a scalar or ``[B]`` coefficient to broadcast against ``[B, *event]``."""
-    coef = jnp.asarray(coef)
-    if coef.ndim == 0:
-        return coef
-    return coef.reshape(coef.shape + (1,) * (like.ndim - coef.ndim))
+        self, x_t: Float[Array, " b *event"], x0: Float[Array, " b *event"], t: Times, s: Times
+    ) -> tuple[Float[Array, " b *event"], Array]: ...
+    def prior_sample(
+        self, key: Array, shape: tuple[int, ...], dtype: Any = jnp.float32
+    ) -> Float[Array, " b *event"]: ...
+    def prior_log_prob(self, x: Float[Array, " b *event"]) -> Float[Array, " b"]: ...
 
 
 def _vp_log_alpha(t: jax.Array, beta_min: float, beta_max: float) -> jax.Array:
@@ -184,7 +141,7 @@ def _vp_log_alpha(t: jax.Array, beta_min: float, beta_max: float) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class VP(_Process):
+class VP(ProcessBase):
     """Variance-preserving SDE (Song et al. 2021): dx = -1/2 beta(t) x dt + sqrt(beta(t)) dW.
 
     alpha(t) = exp(-1/4 t^2 (beta_max - beta_min) - 1/2 t beta_min), sigma^2 = 1 - alpha^2.
@@ -196,16 +153,19 @@ class VP(_Process):
     t_min: float = 1e-3
     t_max: float = 1.0
     name: ClassVar[str] = "vp"
+    likelihood_grid: ClassVar[str] = "uniform"
+    noise_feature_kind: ClassVar[str] = "time"
 
     def alpha(self, t):
         return jnp.exp(_vp_log_alpha(jnp.asarray(t), self.beta_min, self.beta_max))
 
     def sigma(self, t):
-        return jnp.sqrt(-jnp.expm1(2.0 * _vp_log_alpha(jnp.asarray(t), self.beta_min, self.beta_max)))
+        log_alpha = _vp_log_alpha(jnp.asarray(t), self.beta_min, self.beta_max)
+        return jnp.sqrt(-jnp.expm1(2.0 * log_alpha))
 
 
 @dataclasses.dataclass(frozen=True)
-class SubVP(_Process):
+class SubVP(ProcessBase):
     """Sub-VP SDE (Song et al. 2021): alpha as VP, sigma = 1 - alpha^2 (<= the VP sigma)."""
 
     beta_min: float = 0.1
@@ -213,6 +173,8 @@ class SubVP(_Process):
     t_min: float = 1e-3
     t_max: float = 1.0
     name: ClassVar[str] = "subvp"
+    likelihood_grid: ClassVar[str] = "uniform"
+    noise_feature_kind: ClassVar[str] = "time"
 
     def alpha(self, t):
         return jnp.exp(_vp_log_alpha(jnp.asarray(t), self.beta_min, self.beta_max))
@@ -222,7 +184,7 @@ class SubVP(_Process):
 
 
 @dataclasses.dataclass(frozen=True)
-class VE(_Process):
+class VE(ProcessBase):
     """Variance-exploding SDE (NCSN as an SDE): alpha = 1, sigma(t) = s_min (s_max / s_min)^t.
 
     dx = sqrt(d sigma^2 / dt) dW. The data distribution is taken at t = 0 (where sigma = s_min);
@@ -248,7 +210,7 @@ class VE(_Process):
 
 
 @dataclasses.dataclass(frozen=True)
-class EDM(_Process):
+class EDM(ProcessBase):
     """The EDM process (Karras et al. 2022): alpha = 1, sigma(t) = t, so time is the noise level.
 
     dx = sqrt(2 t) dW; the probability-flow ODE is dx/dt = (x - D(x, t)) / t with D the denoiser.
@@ -259,6 +221,8 @@ class EDM(_Process):
     sigma_max: float = 80.0
     sigma_data: float = 0.5
     name: ClassVar[str] = "edm"
+    default_grid: ClassVar[str] = "edm"
+    solver_grid: ClassVar[str] = "edm"
 
     @property
     def t_min(self) -> float:
@@ -277,6 +241,10 @@ class EDM(_Process):
     @property
     def prior_std(self) -> float:
         return float(self.sigma_max)
+
+    def t_from_log_sigma(self, log_sigma: Times) -> Times:
+        """Return t = sigma = exp(log_sigma): the time is the noise level, for any value."""
+        return jnp.exp(log_sigma)
 
 
 def ddpm_betas(num_steps: int, schedule: str) -> np.ndarray:
@@ -297,7 +265,7 @@ def ddpm_betas(num_steps: int, schedule: str) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class DDPM(_Process):
+class DDPM(ProcessBase):
     """The discrete DDPM forward process (Ho et al. 2020) on N steps, read in continuous time.
 
     q(x_n | x_{n-1}) = N(sqrt(1 - beta_n) x_{n-1}, beta_n I), so q(x_n | x0) =
@@ -310,6 +278,7 @@ class DDPM(_Process):
     num_steps: int = 1000
     schedule: str = "linear"
     name: ClassVar[str] = "ddpm"
+    noise_feature_kind: ClassVar[str] = "time"
 
     def __post_init__(self) -> None:
         if isinstance(self.num_steps, bool) or int(self.num_steps) < 2:
@@ -323,6 +292,11 @@ class DDPM(_Process):
     @property
     def t_max(self) -> float:
         return 1.0
+
+    @property
+    def discrete_steps(self) -> int:
+        """N: the process is defined on the step times n / N."""
+        return int(self.num_steps)
 
     @property
     def betas(self) -> jax.Array:
@@ -348,8 +322,9 @@ class DDPM(_Process):
         return jnp.linspace(1.0, 0.0, self.num_steps + 1)
 
 
-PROCESSES: dict[str, type] = {"ddpm": DDPM, "vp": VP, "subvp": SubVP, "ve": VE, "edm": EDM}
-ForwardProcess = Any  # any of the classes in PROCESSES
+PROCESSES: dict[str, type[ProcessBase]] = {
+    "ddpm": DDPM, "vp": VP, "subvp": SubVP, "ve": VE, "edm": EDM,
+}
 
 
 def get_process(name: str, **kwargs: Any) -> ForwardProcess:
@@ -360,5 +335,23 @@ def get_process(name: str, **kwargs: Any) -> ForwardProcess:
     valid = {f.name for f in dataclasses.fields(cls)}
     bad = sorted(set(kwargs) - valid)
     if bad:
-        raise ConfigError(f"process {name!r} has no setting(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}")
+        raise ConfigError(
+            f"process {name!r} has no setting(s) {', '.join(bad)}; "
+            f"valid: {', '.join(sorted(valid))}"
+        )
     return cls(**kwargs)
+
+
+__all__ = [
+    "DDPM",
+    "EDM",
+    "GRIDS",
+    "PROCESSES",
+    "VE",
+    "VP",
+    "ForwardProcess",
+    "ProcessBase",
+    "SubVP",
+    "ddpm_betas",
+    "get_process",
+]

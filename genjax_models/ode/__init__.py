@@ -1,7 +1,14 @@
-"""Fixed-grid ODE integration (``lax.scan``), divergences and the continuous change of variables."""
+"""Fixed-grid ODE integration: one Runge-Kutta engine (Butcher tableaus), divergences, CNFs."""
 
 from genjax_models.ode.cnf import DIVERGENCES, change_of_variables
-from genjax_models.ode.divergence import exact_divergence, hutchinson_divergence, rademacher
+from genjax_models.ode.divergence import (
+    EXACT_TRACE_MAX_DIMS,
+    TRACES,
+    exact_divergence,
+    hutchinson_divergence,
+    rademacher,
+    resolve_trace,
+)
 from genjax_models.ode.integrators import (
     EVALS_PER_STEP,
     STEPPERS,
@@ -12,21 +19,38 @@ from genjax_models.ode.integrators import (
     num_evals,
     rk4_step,
     steps_for_budget,
+    tableau,
+)
+from genjax_models.ode.runge_kutta import (
+    TABLEAUS,
+    ButcherTableau,
+    combine_stages,
+    explicit_rk,
+    rk_step,
 )
 
 __all__ = [
     "DIVERGENCES",
     "EVALS_PER_STEP",
+    "EXACT_TRACE_MAX_DIMS",
     "STEPPERS",
+    "TABLEAUS",
+    "TRACES",
+    "ButcherTableau",
     "change_of_variables",
+    "combine_stages",
     "euler_step",
     "exact_divergence",
+    "explicit_rk",
     "heun_step",
     "hutchinson_divergence",
     "integrate",
     "midpoint_step",
     "num_evals",
     "rademacher",
+    "resolve_trace",
     "rk4_step",
+    "rk_step",
     "steps_for_budget",
+    "tableau",
 ]

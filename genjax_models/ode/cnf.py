@@ -19,30 +19,32 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 from genjax_models.errors import ConfigError, unknown_name
 from genjax_models.ode.divergence import exact_divergence, hutchinson_divergence, rademacher
 from genjax_models.ode.integrators import integrate
 
-DIVERGENCES = ("exact", "hutchinson")
+DIVERGENCES: tuple[str, ...] = ("exact", "hutchinson")
+Dynamics = Callable[[Float[Array, " b *event"], Float[Array, ""]], Float[Array, " b *event"]]
 
 
 def change_of_variables(
-    dynamics: Callable[[jax.Array, jax.Array], jax.Array],
-    x: jax.Array,
-    ts: jax.Array,
+    dynamics: Dynamics,
+    x: Float[Array, " b *event"],
+    ts: Float[Array, " n"],
     method: str = "rk4",
     divergence: str = "exact",
     key: jax.Array | None = None,
     num_probes: int = 1,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[Float[Array, " b *event"], Float[Array, " b"]]:
     """Transport ``x`` along dx/dt = dynamics(x, t) over ``ts`` and integrate the divergence.
 
     Args:
       dynamics: ``(x [B, *event], t scalar) -> [B, *event]``, per-example independent.
       x: ``[B, *event]`` points at time ``ts[0]``.
       ts: ``[N + 1]`` time grid (increasing or decreasing).
-      method: fixed-step integrator (see :mod:`genjax_models.ode.integrators`).
+      method: fixed-step Runge-Kutta method (:data:`~genjax_models.ode.runge_kutta.TABLEAUS`).
       divergence: ``"exact"`` or ``"hutchinson"`` (Rademacher probes, needs ``key``).
       key: PRNG key for the probes (drawn once, fixed along the trajectory).
       num_probes: probes averaged per example for ``"hutchinson"``.
@@ -56,8 +58,7 @@ def change_of_variables(
     if divergence == "exact":
 
         def field(state, t):
-            fx, div = exact_divergence(lambda y: dynamics(y, t), state[0])
-            return fx, div
+            return exact_divergence(lambda y: dynamics(y, t), state[0])
 
     else:
         if key is None:

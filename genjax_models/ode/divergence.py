@@ -18,11 +18,16 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from genjax_models.errors import unknown_name
 
 Field = Callable[[jax.Array], jax.Array]
 
 
-def exact_divergence(field: Field, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def exact_divergence(
+    field: Field, x: Float[Array, " b *event"]
+) -> tuple[Float[Array, " b *event"], Float[Array, " b"]]:
     """Return ``(field(x), div)`` with the exact divergence of each example.
 
     Args:
@@ -45,12 +50,14 @@ def exact_divergence(field: Field, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return fx, diag
 
 
-def rademacher(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+def rademacher(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> Float[Array, " ..."]:
     """Draw i.i.d. Rademacher (+-1 with probability 1/2 each) entries of ``shape``."""
     return jax.random.rademacher(key, shape, dtype=dtype)
 
 
-def hutchinson_divergence(field: Field, x: jax.Array, probes: jax.Array) -> tuple[jax.Array, jax.Array]:
+def hutchinson_divergence(
+    field: Field, x: Float[Array, " b *event"], probes: Float[Array, "p b *event"]
+) -> tuple[Float[Array, " b *event"], Float[Array, " b"]]:
     """Return ``(field(x), div_estimate)`` by Hutchinson's estimator with forward-mode JVPs.
 
     Args:
@@ -66,3 +73,27 @@ def hutchinson_divergence(field: Field, x: jax.Array, probes: jax.Array) -> tupl
     batch = x.shape[0]
     est = jnp.sum((probes * jv).reshape(probes.shape[0], batch, -1), axis=-1)
     return fx_all[0], jnp.mean(est, axis=0)
+
+
+TRACES: tuple[str, ...] = ("auto", "exact", "hutchinson")
+# Largest D for which trace="auto" uses the exact divergence (D JVPs per field evaluation).
+EXACT_TRACE_MAX_DIMS = 16
+
+
+def resolve_trace(trace: str, num_dims: int) -> str:
+    """Return the divergence a ``trace`` choice means for ``num_dims``-dimensional examples.
+
+    Args:
+      trace: one of :data:`TRACES`; ``"auto"`` is exact for D <= :data:`EXACT_TRACE_MAX_DIMS`
+        (its cost, D Jacobian-vector products per evaluation, is then small) and Hutchinson's
+        estimate above.
+      num_dims: D, the dimensions per example.
+
+    Returns:
+      ``"exact"`` or ``"hutchinson"``; raises ``UnknownNameError`` listing :data:`TRACES`.
+    """
+    if trace not in TRACES:
+        raise unknown_name("trace", trace, TRACES)
+    if trace == "auto":
+        return "exact" if int(num_dims) <= EXACT_TRACE_MAX_DIMS else "hutchinson"
+    return trace

@@ -36,6 +36,7 @@ def test_unknown_options():
         load_dataset("mnist", split="train")
 
 
+@pytest.mark.smoke
 def test_names_load():
     assert load_dataset("digits").name == "digits"
     assert load_dataset("Eight_Gaussians").name == "eight-gaussians"

@@ -141,8 +141,10 @@ def _mean_se(v: jax.Array) -> tuple[float, float]:
 @pytest.mark.slow
 def test_ddpm_vlb_is_a_lower_bound_that_tightens_with_n() -> None:
     # Measured (2048 points), gap = E[log p0 - VLB] in nats:
-    #   reverse variance beta:       N=50: 0.140 +- 0.034, N=200: 0.058 +- 0.033 (paired diff 0.082 +- 0.017)
-    #   reverse variance beta_tilde: N=50: 3.87 +- 0.11, N=200: 1.72 +- 0.06; steps sampled (K=8) - exact: 0.05 +- 0.13
+    #   reverse variance beta:       N=50: 0.140 +- 0.034, N=200: 0.058 +- 0.033
+    #                                (paired diff 0.082 +- 0.017)
+    #   reverse variance beta_tilde: N=50: 3.87 +- 0.11, N=200: 1.72 +- 0.06;
+    #                                steps sampled (K=8) - exact: 0.05 +- 0.13
     gap50, gap200 = _vlb_gaps(50, "beta"), _vlb_gaps(200, "beta")
     m50, se50 = _mean_se(gap50)
     m200, se200 = _mean_se(gap200)
@@ -254,3 +256,28 @@ def test_bad_inputs_raise_clear_errors() -> None:
         ddpm_vlb(denoise, ddpm, x, key, decoder_variance=-1.0)
     with pytest.raises(ConfigError, match="num_samples_t"):
         ddpm_vlb(denoise, ddpm, x, key, num_samples_t=0)
+
+
+def test_cond_reaches_every_denoiser_call() -> None:
+    """With ``cond`` the likelihoods equal those of the denoiser with cond bound by hand."""
+    mix = _mixture()
+
+    def shifted(process):
+        def denoise(x, t, cond=None):
+            assert cond is not None
+            return oracle.denoiser(mix, process, x - cond, t) + cond
+
+        return denoise
+
+    vp, ddpm = VP(), DDPM(num_steps=20)
+    x = _points_at(mix, vp, vp.t_min, 4)
+    shift = jnp.array([0.5, -0.25])
+    denoise = shifted(vp)
+    got = pf_ode_log_prob(denoise, vp, x, num_steps=4, cond=shift)
+    want = pf_ode_log_prob(lambda y, t: denoise(y, t, shift), vp, x, num_steps=4)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12)
+    denoise = shifted(ddpm)
+    key = jax.random.key(0)
+    got, _ = ddpm_vlb(denoise, ddpm, x, key, cond=shift)
+    want, _ = ddpm_vlb(lambda y, t: denoise(y, t, shift), ddpm, x, key)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12)

@@ -88,7 +88,9 @@ def _configs(name):
 
 
 # The floor CI lane (tests not marked slow) checks one process; the full lane checks all.
-_PROCESS_PARAMS = [name if name == "vp" else pytest.param(name, marks=pytest.mark.slow) for name in PROCESSES]
+_PROCESS_PARAMS = [
+    name if name == "vp" else pytest.param(name, marks=pytest.mark.slow) for name in PROCESSES
+]
 
 # The likelihood-weighted config: its metrics also feed the bound test.
 _LIKELIHOOD = 2
@@ -259,3 +261,20 @@ def test_errors_name_the_fix():
     with pytest.raises(UnknownNameError, match="ddpm, dsm, edm, v"):
         get_loss("elbo")
     assert set(LOSSES) == {"ddpm", "dsm", "v", "edm"}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_passes_cond_to_the_model(name):
+    """``cond`` reaches every ``model_fn`` call; without it the model is called with (x_t, t)."""
+    process = get_process(name if name in ("ddpm", "edm") else "vp")
+    x0 = jnp.ones((4, 2))
+    seen = []
+
+    def model_fn(x_t, t, cond=None):
+        seen.append(cond)
+        return x_t * 0.0 + (0.0 if cond is None else cond)
+
+    plain, _ = get_loss(name)(model_fn, process, x0, jax.random.key(0))
+    given, _ = get_loss(name)(model_fn, process, x0, jax.random.key(0), cond=1.0)
+    assert seen[0] is None and seen[1:] and all(c == 1.0 for c in seen[1:])
+    assert float(given) != float(plain)

@@ -62,6 +62,7 @@ def test_score_sde_variants_and_bad_settings(toy):
         model.init(jax.random.key(0), jnp.zeros((3, 5)))
 
 
+@pytest.mark.smoke
 def test_exact_denoiser_gives_the_oracle_likelihood():
     """Swap the network for the oracle denoiser: the model's pf-ode log_prob equals log p_{t_min}."""
     with float64():
@@ -123,6 +124,7 @@ def test_short_training_beats_the_initial_density(toy):
     assert math.isfinite(report["bits_per_dim"])
 
 
+@pytest.mark.smoke
 @pytest.mark.slow
 def test_cli_train_sample_eval(tmp_path, capsys):
     workdir = str(tmp_path / "run")

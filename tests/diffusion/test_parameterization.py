@@ -200,3 +200,21 @@ def test_errors_name_the_fix():
         make_denoiser(lambda a, c: a, process, "eps", preconditioning=True)
     with pytest.raises(UnknownNameError, match="log-sigma"):
         make_denoiser(lambda a, c: a, process, "eps", feature="sigma")
+
+
+def test_make_denoiser_passes_cond_to_the_network():
+    """``denoise_fn(x, t, cond)`` calls ``apply_fn(x_in, c, cond)``; without cond, ``(x_in, c)``."""
+    for name in PROCESSES:
+        process = get_process(name)
+        x = jnp.ones((3, 2))
+        t = jnp.full((3,), 0.5 * (process.t_min + process.t_max))
+
+        def net(x_in, c, cond=None):
+            return x_in * 0.0 + (0.0 if cond is None else cond)
+
+        for pre in (False, True):
+            denoise = make_denoiser(net, process, "x0", preconditioning=pre)
+            plain, shifted = denoise(x, t), denoise(x, t, 2.0)
+            assert not np.allclose(np.asarray(plain), np.asarray(shifted))
+            if not pre:
+                _close(shifted, jnp.full_like(x, 2.0))

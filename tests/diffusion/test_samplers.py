@@ -1,4 +1,4 @@
-"""Samplers: weak convergence of the SDE samplers, exact identities, NFE accounting, jit / vmap, errors.
+"""Samplers: SDE samplers' weak convergence, exact identities, NFE accounting, jit / vmap, errors.
 
 The data are a Gaussian mixture with the oracle's exact denoiser (ORACLES.md item 4), or Gaussian
 data N(0, c^2 I), whose exact denoiser is D(x, t) = alpha c^2 x / (alpha^2 c^2 + sigma^2) and whose
@@ -17,22 +17,9 @@ from genjax_models.diffusion import samplers as smp
 from genjax_models.diffusion.processes import DDPM, EDM, VE, VP
 from genjax_models.errors import ConfigError, ShapeError, UnknownNameError
 from genjax_models.eval.sample_metrics import mmd2
+from tests.diffusion.oracle_callback import host_denoiser, x64_on_every_thread  # noqa: F401
 
 DATA_STD = 0.7
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _x64_on_every_thread():
-    """float64 for the whole module, on every thread.
-
-    The oracle runs behind a host callback (see ``_denoiser``), which XLA may call from a worker
-    thread; the thread-local ``tests.x64.float64()`` context would not reach it there, and its
-    float64 arguments would arrive cast to float32. So the global flag is set and restored.
-    """
-    previous = bool(jax.config.jax_enable_x64)
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
 
 
 def _gaussian_denoiser(process):
@@ -48,24 +35,10 @@ def _gaussian_denoiser(process):
 
 @functools.lru_cache
 def _mixture_problem(name):
-    """(mixture, process, denoiser, jitted oracle): the oracle's denoiser behind a host callback.
-
-    Inlined, the oracle dominates every sampler's compile (~2 s per NFE value); behind the callback
-    it compiles once and the numbers are the same.
-    """
+    """(mixture, process, denoiser, jitted oracle): the oracle's denoiser behind a host callback."""
     process = {"vp": VP(), "ve": VE(), "edm": EDM(), "ddpm": DDPM(10, "cosine")}[name]
     mix = oracle.example_mixture(2, 3, dtype=jnp.float64)
-    compiled = jax.jit(functools.partial(oracle.denoiser, mix, process))
-
-    def host(x, t):
-        return np.asarray(compiled(x, t))
-
-    def denoise(x, t):
-        return jax.pure_callback(
-            host, jax.ShapeDtypeStruct(x.shape, x.dtype), x, t, vmap_method="sequential"
-        )
-
-    return mix, process, denoise, compiled
+    return (mix, process, *host_denoiser(mix, process))
 
 
 # --------------------------------------------------------------------- SDE samplers: weak error
@@ -105,7 +78,9 @@ def test_ancestral_on_ddpm_is_ho_et_al():
     _, process, denoise, exact = _mixture_problem("ddpm")
     n, key = process.num_steps, jax.random.key(3)
     for variance in ("small", "large"):
-        run = functools.partial(smp.ancestral, denoise, process, shape=(16, 2), nfe=n, variance=variance)
+        run = functools.partial(
+            smp.ancestral, denoise, process, shape=(16, 2), nfe=n, variance=variance
+        )
         got = jax.jit(lambda k, run=run: run(key=k))(key)
         prior_key, noise_key = jax.random.split(key)
         x = jax.random.normal(prior_key, (16, 2), jnp.float64)
@@ -205,7 +180,8 @@ def test_nfe_accounting(name, nfe, options, used):
 
     run = lambda k: smp.sample(name, jax.jit(counted_denoiser), process, k, (3, 2), nfe, **options)  # noqa: E731
     calls = _count_calls(jax.make_jaxpr(run)(jax.random.key(0)).jaxpr, "counted_denoiser")
-    assert calls == used == smp.nfe_for_steps(name, smp.steps_for_nfe(name, nfe, **options), **options)
+    steps = smp.steps_for_nfe(name, nfe, **options)
+    assert calls == used == smp.nfe_for_steps(name, steps, **options)
     assert calls <= nfe
 
 

@@ -17,42 +17,15 @@ import pytest
 from genjax_models.diffusion import oracle
 from genjax_models.diffusion import samplers as smp
 from genjax_models.diffusion.processes import EDM, VE, VP
+from tests.diffusion.oracle_callback import host_denoiser, x64_on_every_thread  # noqa: F401
 
 _PROCESSES = {"edm": EDM(), "ve": VE(), "vp": VP()}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _x64_on_every_thread():
-    """float64 for the whole module, on every thread.
-
-    The oracle runs behind a host callback (see ``_denoiser``), which XLA may call from a worker
-    thread; the thread-local ``tests.x64.float64()`` context would not reach it there, and its
-    float64 arguments would arrive cast to float32. So the global flag is set and restored.
-    """
-    previous = bool(jax.config.jax_enable_x64)
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
 @functools.lru_cache
 def _denoiser(name):
-    """The oracle's exact denoiser (float64), compiled once and called through a host callback.
-
-    Inlined, the oracle dominates every sampler's compile time (~2 s per NFE value); behind the
-    callback each sampler compiles in a fraction of that and the numbers are the same.
-    """
-    mix = oracle.example_mixture(2, 3, dtype=jnp.float64)
-    compiled = jax.jit(functools.partial(oracle.denoiser, mix, _PROCESSES[name]))
-
-    def host(x, t):
-        return np.asarray(compiled(x, t))
-
-    def denoise(x, t):
-        out = jax.ShapeDtypeStruct(x.shape, x.dtype)
-        return jax.pure_callback(host, out, x, t, vmap_method="sequential")
-
-    return denoise
+    """The oracle's exact float64 denoiser on process ``name``, behind a host callback."""
+    return host_denoiser(oracle.example_mixture(2, 3, dtype=jnp.float64), _PROCESSES[name])[0]
 
 
 def _run(name, process, nfe, x_init, **options):

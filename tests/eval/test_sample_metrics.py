@@ -96,6 +96,7 @@ def test_wasserstein2_1d_exact_for_unequal_sizes():
         np.testing.assert_allclose(float(wasserstein2_1d(u, jnp.repeat(v, 3))), float(direct), rtol=1e-12)
 
 
+@pytest.mark.smoke
 def test_sliced_wasserstein_closed_forms():
     with float64():
         x = jax.random.normal(jax.random.key(0), (50, 3), jnp.float64)

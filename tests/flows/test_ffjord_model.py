@@ -15,8 +15,8 @@ import pytest
 
 from genjax_models.data import DataSpec
 from genjax_models.errors import UnknownNameError
-from genjax_models.flows.models.ffjord import EXACT_TRACE_MAX_DIMS, FFJORD
-from genjax_models.ode import integrate
+from genjax_models.flows.models.ffjord import FFJORD
+from genjax_models.ode import EXACT_TRACE_MAX_DIMS, integrate
 from tests.x64 import float64
 
 

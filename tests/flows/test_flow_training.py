@@ -50,6 +50,7 @@ def test_nsf_fit_gets_close_to_the_eight_gaussians_entropy():
     assert 0.0 < gap < 0.25, gap
 
 
+@pytest.mark.smoke
 @pytest.mark.slow
 def test_cli_trains_nsf_and_eval_reports_exact(tmp_path, capsys):
     workdir = tmp_path / "nsf"

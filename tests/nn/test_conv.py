@@ -75,6 +75,7 @@ def test_values_and_derivatives_equal_flax_conv(case, impl):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11)
 
 
+@pytest.mark.smoke
 def test_gradients_inside_scan_equal_flax_conv():
     """Ten gradient steps in a ``lax.scan`` (a training loop) match flax's Conv step for step."""
     x, ours, flax_conv, params = _setup((4, 6, 6, 3), (3, 3), (1, 1), 3, "patches")

@@ -40,7 +40,8 @@ def test_time_dependent_field_and_decreasing_grid():
     """dx/dt = 2 t x from t=1 back to t=0 gives x(0) = x(1) exp(-1); path has one entry per step."""
     with float64():
         x1 = jnp.array([[1.5]])
-        x0, path = integrate(lambda x, t: 2 * t * x, x1, jnp.linspace(1.0, 0.0, 201), "rk4", return_path=True)
+        ts = jnp.linspace(1.0, 0.0, 201)
+        x0, path = integrate(lambda x, t: 2 * t * x, x1, ts, "rk4", return_path=True)
         np.testing.assert_allclose(float(x0[0, 0]), 1.5 * np.exp(-1.0), rtol=1e-10)
         assert path.shape == (200, 1, 1)
 
@@ -63,7 +64,8 @@ def test_exact_divergence_on_images():
     with float64():
         x = jax.random.normal(jax.random.key(2), (2, 2, 2, 1))
         _, div = exact_divergence(lambda y: 3.0 * y + y**2, x)
-        np.testing.assert_allclose(np.asarray(div), np.asarray(jnp.sum(3.0 + 2 * x, axis=(1, 2, 3))), atol=1e-12)
+        want = jnp.sum(3.0 + 2 * x, axis=(1, 2, 3))
+        np.testing.assert_allclose(np.asarray(div), np.asarray(want), atol=1e-12)
 
 
 def test_hutchinson_is_unbiased():
@@ -83,18 +85,22 @@ def test_hutchinson_is_unbiased():
         assert np.all(np.asarray(stderr) > 0)
 
 
+@pytest.mark.smoke
 def test_change_of_variables_linear_flow():
     """dx/dt = A x: z = expm(A) x, delta = tr(A) (exact) and log-density by the formula."""
     with float64():
         a = jnp.asarray(A)
         x = jnp.array([[0.2, -0.7], [1.0, 0.5]])
-        z, delta = change_of_variables(lambda y, t: y @ a.T, x, jnp.linspace(0.0, 1.0, 21), method="rk4")
-        np.testing.assert_allclose(np.asarray(z), np.asarray(x @ jax.scipy.linalg.expm(a).T), atol=1e-7)
+        ts = jnp.linspace(0.0, 1.0, 21)
+        z, delta = change_of_variables(lambda y, t: y @ a.T, x, ts, method="rk4")
+        want = x @ jax.scipy.linalg.expm(a).T
+        np.testing.assert_allclose(np.asarray(z), np.asarray(want), atol=1e-7)
         np.testing.assert_allclose(np.asarray(delta), np.trace(A), atol=1e-12)
         _, delta_h = change_of_variables(
-            lambda y, t: y @ a.T, x, jnp.linspace(0.0, 1.0, 21), divergence="hutchinson", key=jax.random.key(0)
+            lambda y, t: y @ a.T, x, ts, divergence="hutchinson", key=jax.random.key(0)
         )
-        # For a linear field v^T A v with Rademacher v has mean tr(A); off-diagonals make single draws noisy.
+        # For a linear field v^T A v with Rademacher v has mean tr(A); off-diagonals make single
+        # draws noisy.
         assert delta_h.shape == (2,) and np.all(np.isfinite(np.asarray(delta_h)))
 
 
@@ -102,9 +108,13 @@ def test_bad_options_are_clear():
     with pytest.raises(UnknownNameError, match="rk4"):
         integrate(lambda x, t: x, jnp.ones(2), jnp.linspace(0, 1, 3), method="rk5")
     with pytest.raises(ConfigError, match="PRNG key"):
-        change_of_variables(lambda x, t: x, jnp.ones((1, 2)), jnp.linspace(0, 1, 3), divergence="hutchinson")
+        change_of_variables(
+            lambda x, t: x, jnp.ones((1, 2)), jnp.linspace(0, 1, 3), divergence="hutchinson"
+        )
     with pytest.raises(UnknownNameError, match="exact"):
-        change_of_variables(lambda x, t: x, jnp.ones((1, 2)), jnp.linspace(0, 1, 3), divergence="trace")
+        change_of_variables(
+            lambda x, t: x, jnp.ones((1, 2)), jnp.linspace(0, 1, 3), divergence="trace"
+        )
     with pytest.raises(ConfigError, match="at least 4 NFE"):
         steps_for_budget("rk4", 3)
     assert steps_for_budget("heun", 9) == 4

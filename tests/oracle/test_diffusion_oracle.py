@@ -43,7 +43,9 @@ def test_log_snr_is_decreasing_and_invertible(name):
         ts = jnp.linspace(p.t_min, p.t_max, 50)
         lam = p.log_snr(ts)
         assert np.all(np.diff(np.asarray(lam)) < 0)
-        np.testing.assert_allclose(np.asarray(p.t_from_log_snr(lam)), np.asarray(ts), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(
+            np.asarray(p.t_from_log_snr(lam)), np.asarray(ts), rtol=1e-8, atol=1e-10
+        )
         for kind in ("uniform", "log-snr", "edm", "default"):
             grid = np.asarray(p.time_grid(10, kind))
             assert grid.shape == (11,) and np.all(np.diff(grid) < 0)
@@ -97,7 +99,8 @@ def test_posterior_matches_gaussian_conditioning(name):
     with float64():
         p = get_process(name)
         s_time, t_time = _mid_time(p) * 0.6, _mid_time(p)
-        a_s, s_s, a_t, s_t = (float(f(u)) for f, u in ((p.alpha, s_time), (p.sigma, s_time), (p.alpha, t_time), (p.sigma, t_time)))
+        pairs = ((p.alpha, s_time), (p.sigma, s_time), (p.alpha, t_time), (p.sigma, t_time))
+        a_s, s_s, a_t, s_t = (float(f(u)) for f, u in pairs)
         x0, xt = jnp.array([[0.3, -1.2]]), jnp.array([[1.0, 0.4]])
         # joint: x_s = a_s x0 + s_s e1; x_t = (a_t/a_s) x_s + sqrt(s_t^2 - (a_t/a_s)^2 s_s^2) e2
         cov_st = (a_t / a_s) * s_s**2
@@ -123,7 +126,8 @@ def test_ddpm_process_matches_discrete_alphas():
 def test_prior_log_prob_and_bad_names():
     p = get_process("ve")
     x = jnp.zeros((2, 3))
-    np.testing.assert_allclose(np.asarray(p.prior_log_prob(x)), -3 * (np.log(50.0) + 0.5 * np.log(2 * np.pi)), rtol=1e-6)
+    want = -3 * (np.log(50.0) + 0.5 * np.log(2 * np.pi))
+    np.testing.assert_allclose(np.asarray(p.prior_log_prob(x)), want, rtol=1e-6)
     with pytest.raises(UnknownNameError, match="subvp"):
         get_process("vpp")
     with pytest.raises(ConfigError, match="beta_max"):

@@ -12,9 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax_models.data import load_dataset, prepare
+from genjax_models.data import as_batch, load_dataset, prepare
 from genjax_models.errors import ConfigError, GenjaxError, NonFiniteLossError
-from genjax_models.data import as_batch
 from genjax_models.experiment import train_and_evaluate
 from genjax_models.model import LogProbInfo
 from genjax_models.train import Checkpointer, TrainConfig, fit

@@ -43,6 +43,7 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.smoke
 @pytest.mark.slow
 def test_eight_devices_match_one_device():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}

@@ -19,38 +19,27 @@ reuse the denoiser outputs m0, m1, m2 of the current and previous grid points (s
   + phi_2 (D1_0 + r0 D2) - 2 phi_3 D2].
 
 The first steps fall back to the highest order their history allows (1, then 2). All
-coefficients x_t = c_x x_s + c_0 m0 + c_1 m1 + c_2 m2 are precomputed, so a step is one denoiser call
-and four axpys: K NFE for K intervals (+1 for ``denoise_final``). The default grid is uniform in
-log-SNR (``"log-snr"``), or EDM's rho-grid on the ``edm`` process.
+coefficients x_t = c_x x_s + c_0 m0 + c_1 m1 + c_2 m2 are precomputed, so a step is one denoiser
+call and four axpys: K NFE for K intervals (+1 for ``denoise_final``). The default grid is the
+process's ``solver_grid``: uniform in log-SNR, or EDM's rho-grid on EDM.
 """
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
+from typing import Any
 
-from genjax_models.diffusion.samplers.grids import (
-    DenoiseFn,
-    budget,
-    coefficients,
-    denoise,
-    finish,
-    initial_state,
-    sampling_grid,
-)
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from genjax_models.diffusion.samplers.driver import Sampler, alpha_sigma, one_per_step_cost
 from genjax_models.errors import ConfigError
 
 ORDERS: tuple[int, ...] = (1, 2, 3)
 
 
-def dpm_solver_cost(denoise_final: bool = True, **_) -> tuple[int, int]:
-    """Return ``(per_step, fixed)`` NFE of :func:`dpm_solver_pp`."""
-    return 1, int(denoise_final)
-
-
 def multistep_coefficients(
-    alpha: jax.Array, sigma: jax.Array, order: int
-) -> tuple[jax.Array, jax.Array]:
+    alpha: Float[Array, " n"], sigma: Float[Array, " n"], order: int
+) -> tuple[Float[Array, " k"], Float[Array, "k 3"]]:
     """Return DPM-Solver++ multistep coefficients for a grid (module docstring).
 
     Args:
@@ -83,66 +72,50 @@ def multistep_coefficients(
     d1_1 = (e1 - e2)[None] / r1[:, None]
     d2 = (d1_0 - d1_1) / (r0 + r1)[:, None]
     third = a_next[:, None] * (
-        -phi_1[:, None] * e0[None] + phi_2[:, None] * (d1_0 + r0[:, None] * d2) - 2.0 * phi_3[:, None] * d2
+        -phi_1[:, None] * e0[None]
+        + phi_2[:, None] * (d1_0 + r0[:, None] * d2)
+        - 2.0 * phi_3[:, None] * d2
     )
     step_order = jnp.minimum(order, jnp.arange(num) + 1)[:, None]
     c_m = jnp.where(step_order == 1, first, jnp.where(step_order == 2, second, third))
     return sigma[1:] / sigma[:-1], c_m
 
 
-def dpm_solver_pp(
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array | None,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    *,
-    x_init: jax.Array | None = None,
-    order: int = 2,
-    grid: str | None = None,
-    rho: float = 7.0,
-    denoise_final: bool = True,
-    dtype=None,
-) -> jax.Array:
-    """Sample with multistep DPM-Solver++ of ``order`` 1, 2 (2M, default) or 3 (3M).
-
-    Args:
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``.
-      process: the forward process.
-      key: PRNG key for the prior draw (may be ``None`` when ``x_init`` is given).
-      shape: ``(B, *event)`` (or ``None`` with ``x_init``).
-      nfe: denoiser evaluations: K = nfe - denoise_final steps.
-      x_init: optional x_T ``[B, *event]``.
-      order: 1, 2 or 3.
-      grid: time grid kind (``grids.GRIDS``); ``None``: ``"log-snr"`` (``"edm"`` on EDM).
-      rho: the EDM grid's exponent.
-      denoise_final: return x0_hat at ``t_min`` (one more NFE).
-      dtype: dtype of the prior draw when ``x_init`` is not given.
-
-    Returns:
-      Samples ``[B, *event]``.
-    """
+def _dpm_validate(*, order: Any, **_: Any) -> None:
     if order not in ORDERS:
         raise ConfigError(f"DPM-Solver++ order must be one of {ORDERS}, got {order!r}")
-    if grid is None:
-        grid = "edm" if getattr(process, "name", None) == "edm" else "log-snr"
-    num_steps = budget("dpm-solver++", nfe, *dpm_solver_cost(denoise_final))
-    x, _ = initial_state(process, key, shape, x_init, dtype)
-    ts = sampling_grid(process, num_steps, grid, rho).astype(x.dtype)
-    a, s = coefficients(process, ts, x.dtype)
+
+
+def _dpm_coefficients(process, ts, dtype, *, order: int, **_: Any):
+    """Per step: (t, c_x, c_m [3]) of :func:`multistep_coefficients`."""
+    a, s = alpha_sigma(process, ts, dtype)
     c_x, c_m = multistep_coefficients(a, s, order)
+    return (ts[:-1], c_x, c_m), None
 
-    def body(carry, inputs):
-        x, m1, m2 = carry
-        t, cx, cm = inputs
-        m0 = denoise(denoise_fn, x, t)
-        x_next = cx * x + cm[0] * m0
-        if order >= 2:
-            x_next = x_next + cm[1] * m1
-        if order >= 3:
-            x_next = x_next + cm[2] * m2
-        return (x_next, m0, m1), None
 
-    zeros = jnp.zeros_like(x)
-    (x, _, _), _ = jax.lax.scan(body, (x, zeros, zeros), (ts[:-1], c_x, c_m))
-    return finish(denoise_fn, x, ts[-1], denoise_final)
+def _dpm_step(denoise, process, carry, inputs, key, *, order: int, **_: Any):
+    """x_{i+1} = c_x x_i + c_m0 m_i (+ c_m1 m_{i-1} (+ c_m2 m_{i-2})); the history shifts."""
+    del process, key
+    x, m1, m2 = carry
+    t, cx, cm = inputs
+    m0 = denoise(x, t)
+    x_next = cx * x + cm[0] * m0
+    if order >= 2:
+        x_next = x_next + cm[1] * m1
+    if order >= 3:
+        x_next = x_next + cm[2] * m2
+    return x_next, m0, m1
+
+
+DPM_SOLVER_PP = Sampler(
+    name="dpm-solver++",
+    # order: 1, 2 (2M) or 3 (3M).
+    options={"order": 2},
+    cost=one_per_step_cost,
+    coefficients=_dpm_coefficients,
+    step=_dpm_step,
+    init=lambda x, constants, **_: (x, jnp.zeros_like(x), jnp.zeros_like(x)),
+    finish=lambda carry, constants, **_: carry[0],
+    default_grid=lambda process: process.solver_grid,
+    validate=_dpm_validate,
+)

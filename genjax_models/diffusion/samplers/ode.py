@@ -13,8 +13,9 @@ ODE of Song, Meng & Ermon 2021),
 Both describe the same trajectories; the second is nearly straight (less truncation error), is
 what EDM's samplers integrate, and makes Euler identical to DDIM on every process. On the VE and
 EDM processes alpha = 1, and on EDM u = t, so the two coincide there. Each step is one explicit
-Runge-Kutta step on the grid from t_max to t_min (``grids.py``); with the field written as
-k = c_y y + c_0 D (c_y = 1/u, c_0 = -1/u, or c_y = sigma'/sigma, c_0 = alpha' - sigma' alpha / sigma),
+Runge-Kutta step (the tableaus and stage loop of :mod:`genjax_models.ode.runge_kutta`) on the
+grid from t_max to t_min (``driver.py``); with the field written as k = c_y y + c_0 D
+(c_y = 1/u, c_0 = -1/u, or c_y = sigma'/sigma, c_0 = alpha' - sigma' alpha / sigma),
 all stage times and coefficients are precomputed before the scan, so a step is denoiser calls and
 axpys. NFE with K intervals (+1 for ``denoise_final``):
 
@@ -38,42 +39,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from genjax_models.diffusion.samplers.grids import (
-    DenoiseFn,
-    budget,
-    coefficients,
-    denoise,
-    finish,
-    initial_state,
-    sampling_grid,
-)
-from genjax_models.errors import unknown_name
+from genjax_models.diffusion.samplers.driver import Sampler, alpha_sigma, validate_choice
+from genjax_models.ode import TABLEAUS, ButcherTableau, explicit_rk
 
 VARIABLES: tuple[str, ...] = ("sigma", "t")
-
-# Explicit Runge-Kutta tableaux: (nodes c, matrix A (lower-triangular rows), weights b).
-TABLEAUX: dict[str, tuple[tuple[float, ...], tuple[tuple[float, ...], ...], tuple[float, ...]]] = {
-    "euler": ((0.0,), ((),), (1.0,)),
-    "heun": ((0.0, 1.0), ((), (1.0,)), (0.5, 0.5)),
-    "rk4": (
-        (0.0, 0.5, 0.5, 1.0),
-        ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
-        (1 / 6, 1 / 3, 1 / 3, 1 / 6),
-    ),
-}
+METHODS: tuple[str, ...] = ("euler", "heun", "rk4")
 
 
-def ode_cost(method: str, denoise_final: bool = True, **_) -> tuple[int, int]:
-    """Return ``(per_step, fixed)`` NFE of the ODE sampler ``method``."""
-    return len(TABLEAUX[method][0]), int(denoise_final)
-
-
-def _stage_coefficients(process, ts: jax.Array, nodes: tuple[float, ...], variable: str, dtype):
+def _stage_coefficients(process, ts, nodes: tuple[float, ...], variable: str, dtype):
     """Precompute per-step stage data for ``k = c_y y + c_0 D(scale y, tau)``.
 
     Returns:
-      ``(u, h, tau, scale, c_y, c_0)``: the integration variable ``[K + 1]``, step sizes ``[K]``
-      and, per step and stage, the process time, input scale and field coefficients ``[K, S]``.
+      ``(h, tau, scale, c_y, c_0)``: step sizes ``[K]`` in the integration variable and, per step
+      and stage, the process time, input scale and field coefficients ``[K, S]``.
     """
     c = jnp.asarray(nodes, dtype)
     if variable == "t":
@@ -84,8 +62,8 @@ def _stage_coefficients(process, ts: jax.Array, nodes: tuple[float, ...], variab
         a, da = jax.jvp(process.alpha, (tau,), (ones,))
         s, ds = jax.jvp(process.sigma, (tau,), (ones,))
         a, da, s, ds = (v.astype(dtype) for v in (a, da, s, ds))
-        return u, h, tau, jnp.ones_like(tau), ds / s, da - ds * a / s
-    a, s = coefficients(process, ts, dtype)
+        return h, tau, jnp.ones_like(tau), ds / s, da - ds * a / s
+    a, s = alpha_sigma(process, ts, dtype)
     u = s / a
     h = u[1:] - u[:-1]
     u_stage = u[:-1, None] + c[None] * h[:, None]
@@ -94,107 +72,42 @@ def _stage_coefficients(process, ts: jax.Array, nodes: tuple[float, ...], variab
         inverted = process.t_from_log_snr(-2.0 * jnp.log(u_stage)).astype(dtype)
         tau = jnp.where((c[None] == 0.0) | (c[None] == 1.0), tau, inverted)
     scale = process.alpha(tau).astype(dtype)
-    return u, h, tau, scale, 1.0 / u_stage, -1.0 / u_stage
+    return h, tau, scale, 1.0 / u_stage, -1.0 / u_stage
 
 
-def pf_ode(
-    method: str,
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array | None,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    *,
-    x_init: jax.Array | None = None,
-    grid: str = "default",
-    rho: float = 7.0,
-    variable: str = "sigma",
-    denoise_final: bool = True,
-    dtype=None,
-) -> jax.Array:
-    """Integrate the probability-flow ODE from t_max to t_min with ``method`` (module docstring).
+def _pf_ode_sampler(method: str) -> Sampler:
+    """Return the PF-ODE sampler of the Runge-Kutta tableau ``method`` (module docstring)."""
+    tableau: ButcherTableau = TABLEAUS[method]
 
-    Args:
-      method: ``"euler"``, ``"heun"`` or ``"rk4"``.
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``.
-      process: the forward process.
-      key: PRNG key for the prior draw (may be ``None`` when ``x_init`` is given).
-      shape: ``(B, *event)`` (or ``None`` with ``x_init``).
-      nfe: denoiser evaluations (see the module table).
-      x_init: optional x_T ``[B, *event]``.
-      grid: time grid kind (``grids.GRIDS``); rho: the EDM grid's exponent.
-      variable: ``"sigma"`` (integrate in u = sigma / alpha) or ``"t"`` (in process time).
-      denoise_final: return x0_hat at ``t_min`` (one more NFE).
-      dtype: dtype of the prior draw when ``x_init`` is not given.
+    def coefficients(process, ts, dtype, *, variable: str, **_: Any):
+        per_step = _stage_coefficients(process, ts, tableau.c, variable, dtype)
+        if variable == "sigma":  # y = x / alpha_{t_max}; x_{t_min} = alpha_{t_min} y
+            start = process.alpha(ts[0]).astype(dtype)
+            end = process.alpha(ts[-1]).astype(dtype)
+        else:
+            start, end = None, jnp.ones((), dtype)
+        return per_step, (start, end)
 
-    Returns:
-      Samples ``[B, *event]``.
-    """
-    if method not in TABLEAUX:
-        raise unknown_name("ODE method", method, TABLEAUX)
-    if variable not in VARIABLES:
-        raise unknown_name("ODE variable", variable, VARIABLES)
-    nodes, matrix, weights = TABLEAUX[method]
-    num_steps = budget(method, nfe, *ode_cost(method, denoise_final))
-    x, _ = initial_state(process, key, shape, x_init, dtype)
-    ts = sampling_grid(process, num_steps, grid, rho).astype(x.dtype)
-    _, h, tau, scale, c_y, c_0 = _stage_coefficients(process, ts, nodes, variable, x.dtype)
-    if variable == "sigma":
-        end_scale = process.alpha(ts[-1]).astype(x.dtype)
-        y = x / process.alpha(ts[0]).astype(x.dtype)
-    else:
-        end_scale, y = jnp.ones((), x.dtype), x
-
-    def body(y, inputs):
+    def step(denoise, process, y, inputs, key, **_: Any):
+        del process, key
         h, tau, scale, c_y, c_0 = inputs
-        slopes = []
-        for j, row in enumerate(matrix):
-            y_j = y
-            for weight, k in zip(row, slopes, strict=False):
-                if weight != 0.0:
-                    y_j = y_j + (h * weight) * k
-            d = denoise(denoise_fn, scale[j] * y_j, tau[j])
-            slopes.append(c_y[j] * y_j + c_0[j] * d)
-        y_next = y
-        for weight, k in zip(weights, slopes, strict=True):
-            y_next = y_next + (h * weight) * k
-        return y_next, None
 
-    y, _ = jax.lax.scan(body, y, (h, tau, scale, c_y, c_0))
-    return finish(denoise_fn, end_scale * y, ts[-1], denoise_final)
+        def slope(j: int, y_j):
+            return c_y[j] * y_j + c_0[j] * denoise(scale[j] * y_j, tau[j])
 
+        return explicit_rk(tableau, y, h, slope)
 
-def euler(
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array | None,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    **options: Any,
-) -> jax.Array:
-    """Sample with Euler steps on the probability-flow ODE (1 NFE per step; see :func:`pf_ode`)."""
-    return pf_ode("euler", denoise_fn, process, key, shape, nfe, **options)
+    return Sampler(
+        name=method,
+        # variable: "sigma" (integrate in u = sigma / alpha) or "t" (in process time).
+        options={"variable": "sigma"},
+        cost=lambda denoise_final=True, **_: (tableau.num_stages, int(denoise_final)),
+        coefficients=coefficients,
+        step=step,
+        init=lambda x, constants, **_: x if constants[0] is None else x / constants[0],
+        finish=lambda y, constants, **_: constants[1] * y,
+        validate=lambda variable, **_: validate_choice("ODE variable", variable, VARIABLES),
+    )
 
 
-def heun(
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array | None,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    **options: Any,
-) -> jax.Array:
-    """Sample with EDM's Heun steps on the probability-flow ODE (2 NFE per step; :func:`pf_ode`)."""
-    return pf_ode("heun", denoise_fn, process, key, shape, nfe, **options)
-
-
-def rk4(
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array | None,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    **options: Any,
-) -> jax.Array:
-    """Sample with classical RK4 steps on the probability-flow ODE (4 NFE per step; :func:`pf_ode`)."""
-    return pf_ode("rk4", denoise_fn, process, key, shape, nfe, **options)
+EULER, HEUN, RK4 = (_pf_ode_sampler(method) for method in METHODS)

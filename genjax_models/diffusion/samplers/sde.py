@@ -3,7 +3,7 @@
 With the denoiser D(x, t) ~ E[x0 | x_t = x], the score is s(x, t) = (alpha_t D - x) / sigma_t^2, and
 the forward SDE dx = f x dt + g dW (``process.sde``) has the reverse-time SDE
 dx = [f x - g^2 s] dt + g dW_bar (Anderson 1982). On the grid t_0 = t_max > ... > t_K = t_min
-(``grids.py``), with h = t_{i+1} - t_i < 0 and z ~ N(0, I):
+(``driver.py``), with h = t_{i+1} - t_i < 0 and z ~ N(0, I):
 
 - **euler-maruyama**: x' = x + (f x - g^2 s) h + g sqrt(-h) z, coefficients at t_i.
   1 NFE per step.
@@ -14,8 +14,8 @@ dx = [f x - g^2 s] dt + g dW_bar (Anderson 1982). On the grid t_0 = t_max > ... 
   forward step x_t = alpha_{t|s} x_s + sigma_{t|s} z) or ``"euler-maruyama"``. The norms are over
   all event axes, averaged over the batch as in Song et al.'s code (``snr_norm="batch"``: robust
   in low dimension, where a single example's ||s|| is often near 0) or per example
-  (``"example"``: samples stay independent, the paper's per-sample Algorithm 5). Every corrector step
-  and every predictor step costs one NFE: K (M + 1) NFE.
+  (``"example"``: samples stay independent, the paper's per-sample Algorithm 5). Every corrector
+  step and every predictor step costs one NFE: K (M + 1) NFE.
 - **langevin** (annealed Langevin dynamics, NCSN; Song & Ermon 2019): L noise levels
   tau_1 > ... > tau_L = t_min (the grid's points after t_max; by default geometric in
   sigma / alpha, the ``"log-snr"`` grid, as NCSN's), T steps each,
@@ -28,21 +28,19 @@ an inner ``lax.scan``. Annealed Langevin is one scan over the L T steps.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
-from genjax_models.diffusion.samplers.grids import (
-    DenoiseFn,
-    budget,
-    coefficients,
-    denoise,
+from genjax_models.diffusion.samplers.driver import (
+    Sampler,
+    alpha_sigma,
     event_norm,
-    finish,
-    initial_state,
-    sampling_grid,
-    step_keys,
+    one_per_step_cost,
+    validate_choice,
+    validate_count,
 )
-from genjax_models.errors import ConfigError, unknown_name
 
 PREDICTORS: tuple[str, ...] = ("reverse-diffusion", "euler-maruyama")
 SNR_NORMS: tuple[str, ...] = ("batch", "example")
@@ -52,19 +50,8 @@ SNR_NORMS: tuple[str, ...] = ("batch", "example")
 _LANGEVIN_RELATIVE_STEP = 1.0
 
 
-def euler_maruyama_cost(denoise_final: bool = True, **_) -> tuple[int, int]:
-    """Return ``(per_step, fixed)`` NFE of :func:`euler_maruyama`."""
-    return 1, int(denoise_final)
-
-
-def pc_cost(corrector_steps: int = 1, denoise_final: bool = True, **_) -> tuple[int, int]:
-    """Return ``(per_step, fixed)`` NFE of :func:`pc`: M corrector steps + 1 predictor step."""
-    return 1 + int(corrector_steps), int(denoise_final)
-
-
-def langevin_cost(steps_per_level: int = 1, denoise_final: bool = True, **_) -> tuple[int, int]:
-    """Return ``(per_level, fixed)`` NFE of :func:`langevin`."""
-    return int(steps_per_level), int(denoise_final)
+def _always(**_: Any) -> bool:
+    return True
 
 
 def _linear_step(x, d, z, cx, c0, cz):
@@ -72,206 +59,138 @@ def _linear_step(x, d, z, cx, c0, cz):
     return cx * x + c0 * d + cz * z
 
 
+def _linear_noisy_step(denoise, process, x, inputs, key, **_: Any):
+    """x' = c_x x + c_0 D(x, t) + c_z z: one step of Euler-Maruyama or annealed Langevin."""
+    del process
+    t, cx, c0, cz = inputs
+    z = jax.random.normal(key, x.shape, x.dtype)
+    return _linear_step(x, denoise(x, t), z, cx, c0, cz)
+
+
 def _em_coefficients(process, ts, dtype):
     """Per-step (c_x, c_0, c_z) of the reverse-SDE Euler-Maruyama step, score written via D."""
     t, h = ts[:-1], ts[1:] - ts[:-1]
     f, g2 = process.sde(t)
     f, g2 = f.astype(dtype), g2.astype(dtype)
-    a, s = coefficients(process, t, dtype)
+    a, s = alpha_sigma(process, t, dtype)
     # x + (f x - g2 (a D - x) / s^2) h + sqrt(g2 (-h)) z
     return 1.0 + f * h + g2 * h / s**2, -g2 * h * a / s**2, jnp.sqrt(jnp.maximum(-g2 * h, 0.0))
 
 
 def _reverse_diffusion_coefficients(process, ts, dtype):
     """Per-step (c_x, c_0, c_z) of x' = (2 - a_ts) x + var_ts s + sqrt(var_ts) z."""
-    a, s = coefficients(process, ts, dtype)
+    a, s = alpha_sigma(process, ts, dtype)
     a_ts = a[:-1] / a[1:]
     var_ts = jnp.maximum(s[:-1] ** 2 - a_ts**2 * s[1:] ** 2, 0.0)
     return 2.0 - a_ts - var_ts / s[:-1] ** 2, var_ts * a[:-1] / s[:-1] ** 2, jnp.sqrt(var_ts)
 
 
-def euler_maruyama(
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    *,
-    x_init: jax.Array | None = None,
-    grid: str = "default",
-    rho: float = 7.0,
-    denoise_final: bool = True,
-    dtype=None,
-) -> jax.Array:
-    """Sample with Euler-Maruyama steps on the reverse-time SDE (module docstring).
-
-    Args:
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``.
-      process: the forward process.
-      key: PRNG key (prior draw and step noise).
-      shape: ``(B, *event)`` (or ``None`` with ``x_init``).
-      nfe: denoiser evaluations: K = nfe - denoise_final steps.
-      x_init: optional x_T ``[B, *event]``.
-      grid: time grid kind (``grids.GRIDS``); rho: the EDM grid's exponent.
-      denoise_final: return x0_hat at ``t_min`` (one more NFE).
-      dtype: dtype of the prior draw when ``x_init`` is not given.
-
-    Returns:
-      Samples ``[B, *event]``.
-    """
-    num_steps = budget("euler-maruyama", nfe, *euler_maruyama_cost(denoise_final))
-    x, noise_key = initial_state(process, key, shape, x_init, dtype)
-    ts = sampling_grid(process, num_steps, grid, rho).astype(x.dtype)
-    keys = step_keys(noise_key, num_steps, "euler-maruyama")
-    cx, c0, cz = _em_coefficients(process, ts, x.dtype)
-
-    def body(x, inputs):
-        t, cx, c0, cz, k = inputs
-        z = jax.random.normal(k, x.shape, x.dtype)
-        return _linear_step(x, denoise(denoise_fn, x, t), z, cx, c0, cz), None
-
-    x, _ = jax.lax.scan(body, x, (ts[:-1], cx, c0, cz, keys))
-    return finish(denoise_fn, x, ts[-1], denoise_final)
+EULER_MARUYAMA = Sampler(
+    name="euler-maruyama",
+    options={},
+    cost=one_per_step_cost,
+    coefficients=lambda process, ts, dtype, **_: (
+        (ts[:-1], *_em_coefficients(process, ts, dtype)), None
+    ),
+    step=_linear_noisy_step,
+    stochastic=_always,
+)
 
 
-def pc(
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    *,
-    x_init: jax.Array | None = None,
-    predictor: str = "reverse-diffusion",
-    corrector_steps: int = 1,
-    snr: float = 0.16,
-    snr_norm: str = "batch",
-    grid: str = "default",
-    rho: float = 7.0,
-    denoise_final: bool = True,
-    dtype=None,
-) -> jax.Array:
-    """Sample with a predictor-corrector scheme: M Langevin steps, then one predictor step.
+def _pc_cost(corrector_steps: int = 1, denoise_final: bool = True, **_: Any) -> tuple[int, int]:
+    """M corrector steps + 1 predictor step per interval, plus the final denoising step."""
+    return 1 + int(corrector_steps), int(denoise_final)
 
-    Args:
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``.
-      process: the forward process.
-      key: PRNG key (prior draw and step noise).
-      shape: ``(B, *event)`` (or ``None`` with ``x_init``).
-      nfe: denoiser evaluations: K = (nfe - denoise_final) // (M + 1) steps.
-      x_init: optional x_T ``[B, *event]``.
-      predictor: one of :data:`PREDICTORS`.
-      corrector_steps: M >= 0 Langevin corrector steps at each grid time (M = 0: predictor only).
-      snr: the corrector's signal-to-noise ratio r (Song et al. use 0.16 on VE, 0.01 on VP).
-      snr_norm: ``"batch"`` (norms averaged over the batch) or ``"example"`` (per example).
-      grid: time grid kind (``grids.GRIDS``); rho: the EDM grid's exponent.
-      denoise_final: return x0_hat at ``t_min`` (one more NFE).
-      dtype: dtype of the prior draw when ``x_init`` is not given.
 
-    Returns:
-      Samples ``[B, *event]``.
-    """
-    if predictor not in PREDICTORS:
-        raise unknown_name("predictor", predictor, PREDICTORS)
-    if snr_norm not in SNR_NORMS:
-        raise unknown_name("snr_norm", snr_norm, SNR_NORMS)
-    if isinstance(corrector_steps, bool) or not isinstance(corrector_steps, int) or corrector_steps < 0:
-        raise ConfigError(f"corrector_steps must be an int >= 0, got {corrector_steps!r}")
-    num_steps = budget("pc", nfe, *pc_cost(corrector_steps, denoise_final))
-    x, noise_key = initial_state(process, key, shape, x_init, dtype)
-    ts = sampling_grid(process, num_steps, grid, rho).astype(x.dtype)
-    keys = step_keys(noise_key, num_steps, "pc")
+def _pc_validate(*, predictor: str, snr_norm: str, corrector_steps: Any, **_: Any) -> None:
+    validate_choice("predictor", predictor, PREDICTORS)
+    validate_choice("snr_norm", snr_norm, SNR_NORMS)
+    validate_count("corrector_steps", corrector_steps, 0)
+
+
+def _pc_coefficients(process, ts, dtype, *, predictor: str, **_: Any):
+    """Per step: (t, alpha_t, sigma_t, the corrector's a_i, predictor c_x, c_0, c_z)."""
     if predictor == "reverse-diffusion":
-        cx, c0, cz = _reverse_diffusion_coefficients(process, ts, x.dtype)
+        cx, c0, cz = _reverse_diffusion_coefficients(process, ts, dtype)
     else:
-        cx, c0, cz = _em_coefficients(process, ts, x.dtype)
-    a, s = coefficients(process, ts, x.dtype)
+        cx, c0, cz = _em_coefficients(process, ts, dtype)
+    a, s = alpha_sigma(process, ts, dtype)
     langevin_alpha = (a[:-1] / a[1:]) ** 2
+    return (ts[:-1], a[:-1], s[:-1], langevin_alpha, cx, c0, cz), None
+
+
+def _pc_step(denoise, process, x, inputs, key, *, corrector_steps, snr, snr_norm, **_: Any):
+    """M Langevin corrector steps at t, then one predictor step to the next grid time."""
+    del process
+    t, a_t, s_t, alpha, cx, c0, cz = inputs
+    k_pred, k_corr = jax.random.split(key)
     tiny = jnp.finfo(x.dtype).tiny
 
-    def corrector(x, t, a_t, s_t, alpha, key):
-        def one(x, k):
-            z = jax.random.normal(k, x.shape, x.dtype)
-            score = (a_t * denoise(denoise_fn, x, t) - x) / s_t**2
-            z_norm, s_norm = event_norm(z), event_norm(score)
-            if snr_norm == "batch":
-                z_norm, s_norm = jnp.mean(z_norm), jnp.mean(s_norm)
-            ratio = snr * z_norm / jnp.maximum(s_norm, tiny)
-            e = 2.0 * alpha * ratio**2
-            return x + e * score + jnp.sqrt(2.0 * e) * z, None
+    def corrector_step(x, k):
+        z = jax.random.normal(k, x.shape, x.dtype)
+        score = (a_t * denoise(x, t) - x) / s_t**2
+        z_norm, s_norm = event_norm(z), event_norm(score)
+        if snr_norm == "batch":
+            z_norm, s_norm = jnp.mean(z_norm), jnp.mean(s_norm)
+        ratio = snr * z_norm / jnp.maximum(s_norm, tiny)
+        e = 2.0 * alpha * ratio**2
+        return x + e * score + jnp.sqrt(2.0 * e) * z, None
 
-        x, _ = jax.lax.scan(one, x, jax.random.split(key, corrector_steps))
-        return x
-
-    def body(x, inputs):
-        t, a_t, s_t, alpha, cx, c0, cz, k = inputs
-        k_pred, k_corr = jax.random.split(k)
-        if corrector_steps:
-            x = corrector(x, t, a_t, s_t, alpha, k_corr)
-        z = jax.random.normal(k_pred, x.shape, x.dtype)
-        return _linear_step(x, denoise(denoise_fn, x, t), z, cx, c0, cz), None
-
-    inputs = (ts[:-1], a[:-1], s[:-1], langevin_alpha, cx, c0, cz, keys)
-    x, _ = jax.lax.scan(body, x, inputs)
-    return finish(denoise_fn, x, ts[-1], denoise_final)
+    if corrector_steps:
+        x, _ = jax.lax.scan(corrector_step, x, jax.random.split(k_corr, corrector_steps))
+    z = jax.random.normal(k_pred, x.shape, x.dtype)
+    return _linear_step(x, denoise(x, t), z, cx, c0, cz)
 
 
-def langevin(
-    denoise_fn: DenoiseFn,
-    process,
-    key: jax.Array,
-    shape: tuple[int, ...] | None,
-    nfe: int,
-    *,
-    x_init: jax.Array | None = None,
-    steps_per_level: int = 1,
-    step_size: float | None = None,
-    grid: str = "log-snr",
-    rho: float = 7.0,
-    denoise_final: bool = True,
-    dtype=None,
-) -> jax.Array:
-    """Sample with annealed Langevin dynamics over the grid's noise levels (module docstring).
+PC = Sampler(
+    name="pc",
+    # predictor: one of PREDICTORS; corrector_steps: M >= 0 Langevin steps per grid time;
+    # snr: the corrector's signal-to-noise ratio r (Song et al. use 0.16 on VE, 0.01 on VP);
+    # snr_norm: "batch" (norms averaged over the batch) or "example" (per example).
+    options={
+        "predictor": "reverse-diffusion",
+        "corrector_steps": 1,
+        "snr": 0.16,
+        "snr_norm": "batch",
+    },
+    cost=_pc_cost,
+    coefficients=_pc_coefficients,
+    step=_pc_step,
+    stochastic=_always,
+    validate=_pc_validate,
+)
 
-    Args:
-      denoise_fn: ``(x [B, *event], t [B]) -> x0_hat [B, *event]``.
-      process: the forward process.
-      key: PRNG key (prior draw and step noise).
-      shape: ``(B, *event)`` (or ``None`` with ``x_init``).
-      nfe: denoiser evaluations: L = (nfe - denoise_final) // T levels.
-      x_init: optional x_T ``[B, *event]``.
-      steps_per_level: T >= 1.
-      step_size: NCSN's eps, the step at the last level (a_i = eps sigma_i^2 / sigma_L^2);
-        default ``sigma_L^2``, i.e. a_i = sigma_i^2 (a relative step of 1 at every level).
-      grid: time grid kind for the levels (``grids.GRIDS``); rho: the EDM grid's exponent.
-      denoise_final: return x0_hat at ``t_min`` (one more NFE).
-      dtype: dtype of the prior draw when ``x_init`` is not given.
 
-    Returns:
-      Samples ``[B, *event]``.
-    """
-    if isinstance(steps_per_level, bool) or not isinstance(steps_per_level, int) or steps_per_level < 1:
-        raise ConfigError(f"steps_per_level must be an int >= 1, got {steps_per_level!r}")
-    num_levels = budget("langevin", nfe, *langevin_cost(steps_per_level, denoise_final))
-    x, noise_key = initial_state(process, key, shape, x_init, dtype)
-    levels = sampling_grid(process, num_levels, grid, rho).astype(x.dtype)[1:]
-    a, s = coefficients(process, levels, x.dtype)
+def _langevin_cost(steps_per_level: int = 1, denoise_final: bool = True, **_) -> tuple[int, int]:
+    """T steps per noise level, plus the final denoising step."""
+    return int(steps_per_level), int(denoise_final)
+
+
+def _langevin_coefficients(process, ts, dtype, *, steps_per_level, step_size, **_: Any):
+    """Per step (L T of them): (tau_i, c_x, c_0, c_z), each level's values repeated T times."""
+    levels = ts[1:]
+    a, s = alpha_sigma(process, levels, dtype)
     if step_size is None:
         step = _LANGEVIN_RELATIVE_STEP * s**2
     else:
-        step = jnp.asarray(step_size, x.dtype) * s**2 / s[-1] ** 2
+        step = jnp.asarray(step_size, dtype) * s**2 / s[-1] ** 2
     # x + step / 2 (a D - x) / s^2 + sqrt(step) z, repeated T times per level.
     cx = 1.0 - 0.5 * step / s**2
     c0 = 0.5 * step * a / s**2
     cz = jnp.sqrt(step)
-    repeat = lambda v: jnp.repeat(v, steps_per_level)  # noqa: E731
-    num_steps = num_levels * steps_per_level
-    keys = step_keys(noise_key, num_steps, "langevin")
+    per_level = (levels, cx, c0, cz)
+    return tuple(jnp.repeat(v, steps_per_level) for v in per_level), None
 
-    def body(x, inputs):
-        t, cx, c0, cz, k = inputs
-        z = jax.random.normal(k, x.shape, x.dtype)
-        return _linear_step(x, denoise(denoise_fn, x, t), z, cx, c0, cz), None
 
-    x, _ = jax.lax.scan(body, x, (repeat(levels), repeat(cx), repeat(c0), repeat(cz), keys))
-    return finish(denoise_fn, x, levels[-1], denoise_final)
+LANGEVIN = Sampler(
+    name="langevin",
+    # steps_per_level: T >= 1; step_size: NCSN's eps, the step at the last level (a_i = eps
+    # sigma_i^2 / sigma_L^2); None: sigma_L^2, i.e. a relative step of 1 at every level.
+    options={"steps_per_level": 1, "step_size": None},
+    cost=_langevin_cost,
+    coefficients=_langevin_coefficients,
+    step=_linear_noisy_step,
+    stochastic=_always,
+    default_grid=lambda process: "log-snr",
+    validate=lambda steps_per_level, **_: validate_count("steps_per_level", steps_per_level, 1),
+)

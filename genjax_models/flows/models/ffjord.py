@@ -44,11 +44,8 @@ from genjax_models.flows.models.base import (
 )
 from genjax_models.model import LogProbInfo, Params, RunRecipe
 from genjax_models.nn.activations import ACTIVATIONS
-from genjax_models.ode import change_of_variables, integrate
+from genjax_models.ode import TRACES, change_of_variables, integrate, resolve_trace
 from genjax_models.validation import int_tuple, positive_int
-
-TRACES: tuple[str, ...] = ("auto", "exact", "hutchinson")
-EXACT_TRACE_MAX_DIMS = 16
 
 
 class ConcatDynamics(nn.Module):
@@ -131,11 +128,7 @@ class FFJORD(FlowModel):
     # ------------------------------------------------------------------ pieces
     def resolve_trace(self, trace: str | None = None) -> str:
         """Return ``"exact"`` or ``"hutchinson"`` for a trace option (``None``: the field)."""
-        trace = self.trace if trace is None else trace
-        check_choice("trace", trace, TRACES)
-        if trace == "auto":
-            return "exact" if self.num_dims <= EXACT_TRACE_MAX_DIMS else "hutchinson"
-        return trace
+        return resolve_trace(self.trace if trace is None else trace, self.num_dims)
 
     def dynamics(self) -> ConcatDynamics:
         """Return the Flax vector field ``(x [B, D], t) -> [B, D]``."""
