@@ -29,8 +29,12 @@ from genjax_models.errors import GenjaxError
 
 EXIT_USAGE = 2
 # CLI flags that stand for a conventional model option (genjax_models.model's docstring).
-_FLAG_OPTIONS = {"--k": "num_samples", "--estimator": "estimator", "--sampler": "sampler",
-                 "--nfe": "nfe"}
+_FLAG_OPTIONS = {
+    "--k": "num_samples",
+    "--estimator": "estimator",
+    "--sampler": "sampler",
+    "--nfe": "nfe",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,20 +51,28 @@ def _fail(message: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``genjax`` argument parser (every option has help text and shows defaults)."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    parser = _Parser(prog="genjax", description="Deep generative models in JAX.",
-                     formatter_class=fmt)
+    parser = _Parser(
+        prog="genjax", description="Deep generative models in JAX.", formatter_class=fmt
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     listing = sub.add_parser("list", help="list models and datasets", formatter_class=fmt)
-    listing.add_argument("--verbose", action="store_true",
-                         help="also list every model's hyper-parameters and options")
+    listing.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also list every model's hyper-parameters and options",
+    )
 
-    describe = sub.add_parser("describe", formatter_class=fmt,
-                              help="a model's hyper-parameters, sample options and estimators")
+    describe = sub.add_parser(
+        "describe",
+        formatter_class=fmt,
+        help="a model's hyper-parameters, sample options and estimators",
+    )
     describe.add_argument("model", help="model name (see `genjax list`)")
 
-    train = sub.add_parser("train", formatter_class=fmt,
-                           help="train a model (resumes if WORKDIR holds the same run)")
+    train = sub.add_parser(
+        "train", formatter_class=fmt, help="train a model (resumes if WORKDIR holds the same run)"
+    )
     train.add_argument("model", help="model name (see `genjax list`)")
     train.add_argument("--data", help="dataset name or .npz path (default: the model's usual one)")
     train.add_argument("--steps", type=int, help="total optimiser steps (default: the model's)")
@@ -69,34 +81,54 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
     train.add_argument("--workdir", help="run directory (default: runs/MODEL_DATA[_FIELD=VALUE])")
     train.add_argument("--config", help="ml_collections config file (experiments/configs/*.py)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a field, e.g. model.latent_dim=16 (see `genjax describe`)")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field, e.g. model.latent_dim=16 (see `genjax describe`)",
+    )
     train.add_argument("--eval", action="store_true", help="evaluate the test NLL at the end")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    ev = sub.add_parser("eval", formatter_class=fmt,
-                        help="estimate the NLL of a trained run; prints one JSON object")
+    ev = sub.add_parser(
+        "eval",
+        formatter_class=fmt,
+        help="estimate the NLL of a trained run; prints one JSON object",
+    )
     ev.add_argument("--workdir", required=True, help="a run directory written by `genjax train`")
     ev.add_argument("--split", default="test", choices=("test", "train"), help="data split")
     ev.add_argument("--k", type=int, help="importance samples (models with an IWAE estimate)")
     ev.add_argument("--estimator", help="estimator, where a model has several (`genjax describe`)")
-    ev.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="log-prob option, e.g. trace=hutchinson (see `genjax describe`)")
+    ev.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="log-prob option, e.g. trace=hutchinson (see `genjax describe`)",
+    )
     ev.add_argument("--batch-size", type=int, default=100, help="examples per log_prob call")
     ev.add_argument("--seed", type=int, default=0, help="seed of stochastic estimators")
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    sample = sub.add_parser("sample", formatter_class=fmt,
-                            help="draw samples from a trained run")
-    sample.add_argument("--workdir", required=True, help="a run directory written by `genjax train`")
+    sample = sub.add_parser("sample", formatter_class=fmt, help="draw samples from a trained run")
+    sample.add_argument(
+        "--workdir", required=True, help="a run directory written by `genjax train`"
+    )
     sample.add_argument("--num", type=int, default=64, help="number of samples")
     sample.add_argument("--seed", type=int, default=0, help="random seed")
-    sample.add_argument("--out", help="output .png (grid) or .npy (array); "
-                        "default WORKDIR/samples_seedS.png")
+    sample.add_argument(
+        "--out", help="output .png (grid) or .npy (array); default WORKDIR/samples_seedS.png"
+    )
     sample.add_argument("--sampler", help="sampler, where a model has several (diffusion)")
     sample.add_argument("--nfe", type=int, help="sampler budget in network evaluations (diffusion)")
-    sample.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="sample option, e.g. mean=true (see `genjax describe`)")
+    sample.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="sample option, e.g. mean=true (see `genjax describe`)",
+    )
     sample.add_argument("--batch-size", type=int, default=256, help="samples per call")
     sample.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -127,25 +159,29 @@ def _describe(name: str) -> None:
     cls = model_class(name)
     recipe = cls.default_run
     print(f"{name}: {list_models()[name]}")
-    print(f"  labels: {cls.labels}; default run: data={recipe.data}"
-          + (f", binarize={recipe.binarize}" if recipe.binarize else "")
-          + (f", dequantize={recipe.dequantize}" if recipe.dequantize else "")
-          + "".join(f", train.{k}={v}" for k, v in recipe.train.items()))
+    print(
+        f"  labels: {cls.labels}; default run: data={recipe.data}"
+        + (f", binarize={recipe.binarize}" if recipe.binarize else "")
+        + (f", dequantize={recipe.dequantize}" if recipe.dequantize else "")
+        + "".join(f", train.{k}={v}" for k, v in recipe.train.items())
+    )
     if recipe.expected:
         print(f"  expected: {recipe.expected}")
     print("  hyper-parameters (--set model.NAME=VALUE):")
     for field in describe_fields(name):
         print(f"    {field.name:<16} {field.type:<22} default {field.default!r:<18} {field.help}")
-    for title, options in (("sample options (genjax sample --option NAME=VALUE)",
-                            cls.sample_options),
-                           ("log-prob options (genjax eval --option NAME=VALUE)",
-                            cls.log_prob_options)):
+    for title, options in (
+        ("sample options (genjax sample --option NAME=VALUE)", cls.sample_options),
+        ("log-prob options (genjax eval --option NAME=VALUE)", cls.log_prob_options),
+    ):
         print(f"  {title}:" + ("" if options else " none"))
         for option in options:
             from genjax_models.fields import type_name
 
-            print(f"    {option.name:<16} {type_name(option.type):<22} "
-                  f"default {option.default!r:<18} {option.help}")
+            print(
+                f"    {option.name:<16} {type_name(option.type):<22} "
+                f"default {option.default!r:<18} {option.help}"
+            )
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
@@ -164,9 +200,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     flags: dict[str, Any] = {}
     if args.data:
         flags["data"] = args.data
-    train = {key: value for key, value in (("steps", args.steps), ("batch_size", args.batch_size),
-                                           ("lr", args.lr), ("seed", args.seed))
-             if value is not None}
+    train = {
+        key: value
+        for key, value in (
+            ("steps", args.steps),
+            ("batch_size", args.batch_size),
+            ("lr", args.lr),
+            ("seed", args.seed),
+        )
+        if value is not None
+    }
     if train:
         flags["train"] = train
     config = resolve_config(args.model, config_file=args.config, flags=flags, overrides=args.set)
@@ -175,20 +218,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = model_class(args.model).default_run
     if recipe.expected and args.steps is None and not args.config:
         print(f"default run of {args.model}: {recipe.expected}", file=sys.stderr)
-    result = train_and_evaluate(config, workdir, progress=not args.no_progress,
-                                eval_split="test" if args.eval else None)
+    result = train_and_evaluate(
+        config, workdir, progress=not args.no_progress, eval_split="test" if args.eval else None
+    )
     last = result.history[-1] if result.history else {}
     step = int(last.get("step", result.resumed_from or 0))
     if result.resumed_from is not None:
         print(f"resumed from step {result.resumed_from}")
         if result.resumed_from >= config["train"]["steps"]:
-            print(f"the checkpoint is already at step {result.resumed_from} >= train.steps="
-                  f"{config['train']['steps']}: nothing to train (raise --steps to continue)")
+            print(
+                f"the checkpoint is already at step {result.resumed_from} >= train.steps="
+                f"{config['train']['steps']}: nothing to train (raise --steps to continue)"
+            )
             step = result.resumed_from
-    summary = ", ".join(f"{k}={last[k]:.4g}" for k in ("loss", "nll", "bits_per_dim")
-                        if isinstance(last.get(k), float))
-    print(f"trained {config['model']} on {config['data']} to step {step}"
-          + (f": {summary}" if summary else ""))
+    summary = ", ".join(
+        f"{k}={last[k]:.4g}"
+        for k in ("loss", "nll", "bits_per_dim")
+        if isinstance(last.get(k), float)
+    )
+    print(
+        f"trained {config['model']} on {config['data']} to step {step}"
+        + (f": {summary}" if summary else "")
+    )
     root = os.path.abspath(workdir)
     print(f"workdir:  {root}")
     for name in ("config.json", "metrics.jsonl", "samples.png", "loss.png"):
@@ -216,8 +267,9 @@ def _model_options(model: Any, kind: str, raw: dict[str, Any], flags: dict[str, 
             extra = ""
             if kind == "log_prob":
                 extra = f"; its estimator is {model.describe_log_prob().estimator!r}"
-            raise GenjaxError(f"{flag} does not apply to {model.name}{extra} "
-                              f"(its {kind} options: {listed})")
+            raise GenjaxError(
+                f"{flag} does not apply to {model.name}{extra} (its {kind} options: {listed})"
+            )
         options[option] = value
     resolve = model.resolve_sample_options if kind == "sample" else model.resolve_log_prob_options
     typed = resolve(options)
@@ -237,11 +289,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise GenjaxError(f"--batch-size must be >= 1, got {args.batch_size}")
     raw = _parse_options(args.option)
     run = load_run(args.workdir)
-    options = _model_options(run.model, "log_prob", raw,
-                             {"--k": args.k, "--estimator": args.estimator})
-    report = evaluate(run.model, run.params, run.data, split=args.split,
-                      key=jax.random.key(args.seed), batch_size=args.batch_size,
-                      progress=not args.no_progress, **options)
+    options = _model_options(
+        run.model, "log_prob", raw, {"--k": args.k, "--estimator": args.estimator}
+    )
+    report = evaluate(
+        run.model,
+        run.params,
+        run.data,
+        split=args.split,
+        key=jax.random.key(args.seed),
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        **options,
+    )
     record = write_eval(args.workdir, report, run.config)
     print(json.dumps(record))
     return 0
@@ -266,13 +326,16 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise GenjaxError(f"--nfe must be >= 1, got {args.nfe}")
     raw = _parse_options(args.option)
     run = load_run(args.workdir)
-    options = _model_options(run.model, "sample", raw,
-                             {"--sampler": args.sampler, "--nfe": args.nfe})
+    options = _model_options(
+        run.model, "sample", raw, {"--sampler": args.sampler, "--nfe": args.nfe}
+    )
     resolved = run.model.resolve_sample_options(options)
     shown = ", ".join(f"{k}={v}" for k, v in resolved.items() if v is not None) or "none"
     print(f"sampling {args.num} from {run.config['model']} (options: {shown})", file=sys.stderr)
     key = jax.random.key(args.seed)
-    sizes = [min(args.batch_size, args.num - start) for start in range(0, args.num, args.batch_size)]
+    sizes = [
+        min(args.batch_size, args.num - start) for start in range(0, args.num, args.batch_size)
+    ]
     chunks = []
     for i, size in enumerate(tqdm(sizes, disable=args.no_progress, unit="batch", leave=False)):
         chunk_key = key if len(sizes) == 1 else jax.random.fold_in(key, i)
@@ -300,8 +363,13 @@ def _parse_options(items: Sequence[str]) -> dict[str, str]:
     return options
 
 
-COMMANDS = {"list": _cmd_list, "describe": _cmd_describe, "train": _cmd_train,
-            "eval": _cmd_eval, "sample": _cmd_sample}
+COMMANDS = {
+    "list": _cmd_list,
+    "describe": _cmd_describe,
+    "train": _cmd_train,
+    "eval": _cmd_eval,
+    "sample": _cmd_sample,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

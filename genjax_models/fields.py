@@ -122,7 +122,9 @@ def _coerce_tuple(name: str, value: Any, args: tuple[Any, ...]) -> tuple[Any, ..
         return tuple(coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
     if len(value) != len(args):
         raise _fail(name, value, f"a tuple of {len(args)} values ({type_name(tuple[args])})")  # type: ignore[valid-type]
-    return tuple(coerce(f"{name}[{i}]", v, tp) for i, (v, tp) in enumerate(zip(value, args, strict=True)))
+    return tuple(
+        coerce(f"{name}[{i}]", v, tp) for i, (v, tp) in enumerate(zip(value, args, strict=True))
+    )
 
 
 def coerce(name: str, value: Any, tp: Any) -> Any:

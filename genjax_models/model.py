@@ -268,12 +268,6 @@ def model_class(name: str) -> type[ModelBase]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def model_fields(name: str) -> dict[str, Any]:
-    """Return the hyper-parameters of model ``name`` with their default values."""
-    cls = model_class(name)
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.init}
-
-
 def check_overrides(cls: type, overrides: dict[str, Any]) -> None:
     """Raise a :class:`ConfigError` listing the valid fields if ``overrides`` has unknown ones."""
     valid = {f.name for f in dataclasses.fields(cls) if f.init}

@@ -9,7 +9,10 @@ import jax
 
 @contextlib.contextmanager
 def float64():
-    """Enable 64-bit floats for the block (``jax.enable_x64`` on new jax, the config flag on old)."""
+    """Enable 64-bit floats for the block.
+
+    Uses ``jax.enable_x64`` on new jax, the config flag on old.
+    """
     if hasattr(jax, "enable_x64"):
         with jax.enable_x64(True):
             yield

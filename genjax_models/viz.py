@@ -29,7 +29,9 @@ def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> 
     num, height, width, channels = images.shape
     columns = columns or int(math.ceil(math.sqrt(num)))
     rows = int(math.ceil(num / columns))
-    grid = np.ones((rows * (height + pad) + pad, columns * (width + pad) + pad, channels), np.float32)
+    grid = np.ones(
+        (rows * (height + pad) + pad, columns * (width + pad) + pad, channels), np.float32
+    )
     for i in range(num):
         r, c = divmod(i, columns)
         top, left = pad + r * (height + pad), pad + c * (width + pad)
@@ -78,8 +80,14 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
 
 
 # Units of the metrics a loss plot may show (nats per example unless said otherwise).
-_UNITS = {"bits_per_dim": "bits/dim", "nll": "nats", "elbo": "nats", "kl": "nats",
-          "recon": "nats", "bound_nats": "nats"}
+_UNITS = {
+    "bits_per_dim": "bits/dim",
+    "nll": "nats",
+    "elbo": "nats",
+    "kl": "nats",
+    "recon": "nats",
+    "bound_nats": "nats",
+}
 
 
 def save_loss_curve(history: Sequence[dict[str, Any]], path: str, key: str = "loss") -> str:
@@ -89,8 +97,9 @@ def save_loss_curve(history: Sequence[dict[str, Any]], path: str, key: str = "lo
     second panel; the loss is in nats for likelihood losses).
     """
     plt = _pyplot()
-    panels = [key] + (["bits_per_dim"] if any(r.get("bits_per_dim") is not None
-                                              for r in history) else [])
+    panels = [key] + (
+        ["bits_per_dim"] if any(r.get("bits_per_dim") is not None for r in history) else []
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, name in zip(axes[0], panels, strict=True):
         steps = [r["step"] for r in history if r.get(name) is not None]

@@ -57,13 +57,18 @@ def read_config(workdir: str) -> dict[str, Any] | None:
         with open(path) as f:
             return json.load(f)
     except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is unreadable ({err}); it is not a valid genjax workdir") from err
+        raise CheckpointError(
+            f"{path} is unreadable ({err}); it is not a valid genjax workdir"
+        ) from err
 
 
 def require_config(workdir: str) -> dict[str, Any]:
     """The saved config of an existing run directory, with a clear error if there is none."""
     if not os.path.isdir(workdir):
-        raise CheckpointError(f"workdir {workdir} does not exist; train first with `genjax train MODEL --workdir {workdir}`")
+        raise CheckpointError(
+            f"workdir {workdir} does not exist; "
+            f"train first with `genjax train MODEL --workdir {workdir}`"
+        )
     config = read_config(workdir)
     if config is None:
         raise CheckpointError(f"{workdir} has no {CONFIG_FILE}; it is not a genjax run directory")
@@ -81,7 +86,9 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_differences(saved: dict[str, Any], wanted: dict[str, Any], ignore: Iterable[str] = ()) -> list[str]:
+def config_differences(
+    saved: dict[str, Any], wanted: dict[str, Any], ignore: Iterable[str] = ()
+) -> list[str]:
     """List ``key: saved -> wanted`` for every field that differs, except those in ``ignore``."""
     a, b = _flatten(saved), _flatten(json.loads(json.dumps(wanted)))
     skip = set(ignore)
@@ -124,7 +131,9 @@ def claim_workdir(workdir: str, config: dict[str, Any], resumable_changes: Itera
 
 def record_config(workdir: str, config: dict[str, Any]) -> None:
     """Write ``config`` as the workdir's config (after a continued run succeeded)."""
-    atomic_write_text(os.path.join(workdir, CONFIG_FILE), json.dumps(config, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(
+        os.path.join(workdir, CONFIG_FILE), json.dumps(config, indent=2, sort_keys=True) + "\n"
+    )
 
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
@@ -159,7 +168,9 @@ def append_metrics(workdir: str, record: dict[str, Any]) -> None:
 
 
 def _json_line(record: dict[str, Any]) -> str:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()
+    }
     return json.dumps(clean, sort_keys=False) + "\n"
 
 

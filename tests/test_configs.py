@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genjax_models.model import list_models, model_class, model_fields
+from genjax_models.model import describe_fields, list_models, model_class
 from genjax_models.train.run import build, default_config, load_config_file, resolve_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.py"))
@@ -28,7 +28,7 @@ def test_config_builds_and_states_only_what_it_changes(path):
     base = default_config(name)
     recipe = model_class(name).default_run
     assert raw.get("data", base["data"]) != base["data"] or "data" not in raw
-    fields = model_fields(name)
+    fields = {f.name: f.default for f in describe_fields(name)}
     for key, value in raw.get("model_config", {}).items():
         value = tuple(value) if isinstance(value, list) else value
         assert fields[key] != value, f"model.{key}={value!r} is already the default"

@@ -102,7 +102,10 @@ def machine_info() -> dict[str, Any]:
 
 
 def write_result(name: str, payload: dict[str, Any]) -> str:
-    """Write ``experiments/results/<name>.json`` with ``payload`` plus ``machine``; return the path."""
+    """Write ``experiments/results/<name>.json`` with ``payload`` plus ``machine``.
+
+    Returns the path.
+    """
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}.json")
     record = {"benchmark": name, **payload, "machine": machine_info()}
@@ -125,7 +128,9 @@ def _block(out: Any) -> Any:
     return jax.block_until_ready(out)
 
 
-def time_fn(fn: Callable[..., Any], *args: Any, repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+def time_fn(
+    fn: Callable[..., Any], *args: Any, repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
     """Time ``fn(*args)`` (blocking on its outputs) and return median / best / mean seconds.
 
     ``warmup`` untimed calls come first (compilation, caches). ``fn`` must not donate its

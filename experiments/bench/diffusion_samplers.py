@@ -45,10 +45,10 @@ What it measures:
     ratio is the median over rounds of the per-round ratio of best times. **Compile time** (trace +
     lower + XLA compile of a fresh ``jax.jit``) at 1000 steps over 10 steps; goal <= 1.3x.
 
-Run (from the repo root):
-    python experiments/bench/diffusion_samplers.py           # experiments/results/diffusion_samplers.json
-    python experiments/bench/diffusion_samplers.py --quick   # smoke run, diffusion_samplers_quick.json
-    python experiments/bench/diffusion_samplers.py --part overhead   # (b) only: diffusion_samplers_overhead.json
+Run (from the repo root; results go to experiments/results/):
+    python experiments/bench/diffusion_samplers.py           # diffusion_samplers.json
+    python experiments/bench/diffusion_samplers.py --quick   # smoke run, *_quick.json
+    python experiments/bench/diffusion_samplers.py --part overhead   # (b) only, *_overhead.json
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ from genjax_models.data import DataSpec  # noqa: E402
 from genjax_models.diffusion import get_process, oracle  # noqa: E402
 from genjax_models.diffusion import samplers as S  # noqa: E402
 from genjax_models.errors import ConfigError  # noqa: E402
-from genjax_models.eval.sample_metrics import mmd2, random_directions, sliced_wasserstein  # noqa: E402
+from genjax_models.eval.sample_metrics import mmd2, random_directions, sliced_wasserstein_distance  # noqa: E402
 from genjax_models.model import get_model  # noqa: E402
 from genjax_models.precision import float64  # noqa: E402
 
@@ -95,8 +95,20 @@ SDE_SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "langevin": ("langevin", {}),
 }
 DPM_DEFAULT = "dpm-solver++(2M)"
-DPM_VARIANTS = [k for k in ODE_SAMPLERS if k.startswith("dpm-solver++(2M") or k.startswith("dpm-solver++(3M")]
-OVERHEAD_SAMPLERS = ("euler", "ddim", "heun", "rk4", "dpm-solver++", "ancestral", "euler-maruyama", "pc", "langevin")
+DPM_VARIANTS = [
+    k for k in ODE_SAMPLERS if k.startswith("dpm-solver++(2M") or k.startswith("dpm-solver++(3M")
+]
+OVERHEAD_SAMPLERS = (
+    "euler",
+    "ddim",
+    "heun",
+    "rk4",
+    "dpm-solver++",
+    "ancestral",
+    "euler-maruyama",
+    "pc",
+    "langevin",
+)
 COMPILE_SAMPLERS = ("euler", "heun", "dpm-solver++", "ancestral", "pc")
 
 
@@ -105,7 +117,8 @@ def fast_mixture_denoiser(mixture: oracle.GaussianMixture, process) -> S.Denoise
     """Return the exact E[x0 | x_t] of a Gaussian mixture with the covariances diagonalised once.
 
     With S_k = U_k diag(l_k) U_k^T, C_k = a^2 S_k + s^2 I = U_k diag(a^2 l_k + s^2) U_k^T, so with
-    z_k = U_k^T (x - a mu_k): log N(x; a mu_k, C_k) = -1/2 (sum z^2 / lam + sum log lam + D log 2 pi)
+    z_k = U_k^T (x - a mu_k):
+    log N(x; a mu_k, C_k) = -1/2 (sum z^2 / lam + sum log lam + D log 2 pi)
     and E[x0 | x] = sum_k r_k [mu_k + a U_k diag(l_k / lam_k) z_k] (the oracle's formula).
     """
     eig, rot = jnp.linalg.eigh(mixture.covs)  # [K, D], [K, D, D]
@@ -136,7 +149,10 @@ def _run_sampler(name, options, denoise, process, key, x_init, nfe):
 
 
 def _loglog_interp(nfes: list[int], errs: list[float], target: float) -> tuple[float | None, str]:
-    """Return the NFE at which a (decreasing) error curve reaches ``target`` (log-log interpolation)."""
+    """Return the NFE at which a (decreasing) error curve reaches ``target``.
+
+    The NFE is found by log-log interpolation.
+    """
     pts = [(n, e) for n, e in zip(nfes, errs, strict=True) if e is not None and e > 0]
     if len(pts) < 2:
         return None, "too few points"
@@ -147,7 +163,9 @@ def _loglog_interp(nfes: list[int], errs: list[float], target: float) -> tuple[f
             if e0 == e1:
                 return float(n0), "interpolated"
             frac = (math.log(e0) - math.log(target)) / (math.log(e0) - math.log(e1))
-            return float(math.exp(math.log(n0) + frac * (math.log(n1) - math.log(n0)))), "interpolated"
+            return float(
+                math.exp(math.log(n0) + frac * (math.log(n1) - math.log(n0)))
+            ), "interpolated"
     (n0, e0), (n1, e1) = pts[-2], pts[-1]
     slope = (math.log(e1) - math.log(e0)) / (math.log(n1) - math.log(n0))
     if slope >= 0:
@@ -155,15 +173,23 @@ def _loglog_interp(nfes: list[int], errs: list[float], target: float) -> tuple[f
     return float(math.exp(math.log(n1) + (math.log(target) - math.log(e1)) / slope)), "extrapolated"
 
 
-def _slope(nfes: list[int], errs: list[float], min_nfe: int = 20, floor: float = 1e-9) -> float | None:
-    pts = [(n, e) for n, e in zip(nfes, errs, strict=True) if e is not None and n >= min_nfe and e > floor]
+def _slope(
+    nfes: list[int], errs: list[float], min_nfe: int = 20, floor: float = 1e-9
+) -> float | None:
+    pts = [
+        (n, e)
+        for n, e in zip(nfes, errs, strict=True)
+        if e is not None and n >= min_nfe and e > floor
+    ]
     if len(pts) < 2:
         return None
     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
     return float(-np.polyfit(x, y, 1)[0])
 
 
-def oracle_case(process_name: str, dim: int, nfes: list[int], batch: int, ref_nfe: int) -> dict[str, Any]:
+def oracle_case(
+    process_name: str, dim: int, nfes: list[int], batch: int, ref_nfe: int
+) -> dict[str, Any]:
     """Error-vs-NFE curves of every sampler for one (process, dimension)."""
     t0 = time.perf_counter()
     process = get_process(process_name)
@@ -173,7 +199,9 @@ def oracle_case(process_name: str, dim: int, nfes: list[int], batch: int, ref_nf
     # check the fast denoiser against the library oracle at random (x_t, t)
     x0 = mixture.sample(jax.random.key(10), 256)
     ts = jnp.linspace(process.t_min, process.t_max, 256)
-    xt = process.alpha(ts)[:, None] * x0 + process.sigma(ts)[:, None] * jax.random.normal(jax.random.key(11), x0.shape)
+    xt = process.alpha(ts)[:, None] * x0 + process.sigma(ts)[:, None] * jax.random.normal(
+        jax.random.key(11), x0.shape
+    )
     check = float(jnp.max(jnp.abs(denoise(xt, ts) - oracle.denoiser(mixture, process, xt, ts))))
 
     key = jax.random.key(1)
@@ -191,13 +219,16 @@ def oracle_case(process_name: str, dim: int, nfes: list[int], batch: int, ref_nf
 
     def dist(x):
         return {
-            "sliced_w2": float(sliced_wasserstein(x, exact, directions=directions)),
+            "sliced_w2": float(sliced_wasserstein_distance(x, exact, directions=directions)),
             "mmd2": float(mmd2(x, exact, bandwidths)),
         }
 
     floors = [dist(mixture.sample(jax.random.key(100 + i), batch)) for i in range(5)]
     floor = {
-        m: {"mean": statistics.fmean(f[m] for f in floors), "std": statistics.stdev(f[m] for f in floors)}
+        m: {
+            "mean": statistics.fmean(f[m] for f in floors),
+            "std": statistics.stdev(f[m] for f in floors),
+        }
         for m in ("sliced_w2", "mmd2")
     }
     floor["ref_solve"] = dist(ref)
@@ -219,15 +250,22 @@ def oracle_case(process_name: str, dim: int, nfes: list[int], batch: int, ref_nf
                     endpoint_rms=float(np.sqrt(np.mean(e**2))),
                 )
             rows.append(row)
-        curve: dict[str, Any] = {"sampler": name, "options": options, "kind": "ode" if ode else "sde", "rows": rows}
+        curve: dict[str, Any] = {
+            "sampler": name,
+            "options": options,
+            "kind": "ode" if ode else "sde",
+            "rows": rows,
+        }
         if ode:
             ns = [r["nfe"] for r in rows]
             curve["observed_order_median"] = _slope(ns, [r["endpoint_median"] for r in rows])
             curve["observed_order_rms"] = _slope(ns, [r["endpoint_rms"] for r in rows])
         curves[label] = curve
-        print(f"  {process_name} {dim}-D {label:32s} " + " ".join(
-            f"{r['nfe']}:{r.get('endpoint_median', r['sliced_w2']):.1e}" for r in rows
-        ), flush=True)
+        print(
+            f"  {process_name} {dim}-D {label:32s} "
+            + " ".join(f"{r['nfe']}:{r.get('endpoint_median', r['sliced_w2']):.1e}" for r in rows),
+            flush=True,
+        )
 
     goal = _goal(curves, floor)
     return {
@@ -259,7 +297,9 @@ def _goal(curves: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
             nfe, how = _loglog_interp([r["nfe"] for r in euler], [r[metric] for r in euler], target)
             entry[metric] = {"dpm_at_20": target, "euler_matching_nfe": nfe, "how": how}
             if metric == "sliced_w2":
-                entry[metric]["noise_floor_mean_plus_2std"] = floor["sliced_w2"]["mean"] + 2 * floor["sliced_w2"]["std"]
+                entry[metric]["noise_floor_mean_plus_2std"] = (
+                    floor["sliced_w2"]["mean"] + 2 * floor["sliced_w2"]["std"]
+                )
         entry["goal_met_median"] = (entry["endpoint_median"]["euler_matching_nfe"] or 0) >= 200
         out[label] = entry
     return out
@@ -291,7 +331,9 @@ def _best(fn, *args, calls: int) -> float:
     return best
 
 
-def overhead_case(label, model, params, shape, batch: int, nfe: int, rounds: int, samplers_to_time) -> dict[str, Any]:
+def overhead_case(
+    label, model, params, shape, batch: int, nfe: int, rounds: int, samplers_to_time
+) -> dict[str, Any]:
     """Sampler time vs N network evaluations for every sampler on one network."""
     process = model.forward_process
     x = process.prior_sample(jax.random.key(5), (batch, *shape), jnp.float32)
@@ -322,7 +364,9 @@ def overhead_case(label, model, params, shape, batch: int, nfe: int, rounds: int
         used = S.nfe_for_steps(name, steps)
         nfes[name] = used
         samplers[name] = jax.jit(
-            lambda p, x, k, name=name, used=used: S.sample(name, model.denoiser(p), process, k, None, used, x_init=x)
+            lambda p, x, k, name=name, used=used: S.sample(
+                name, model.denoiser(p), process, k, None, used, x_init=x
+            )
         )
     jax.block_until_ready(single(params, x, t_mid))
     jax.block_until_ready(bare(params, x))
@@ -353,13 +397,26 @@ def overhead_case(label, model, params, shape, batch: int, nfe: int, rounds: int
             "meets_goal_1_10_vs_chained": ratio(name, "chained") <= 1.10,
             "meets_goal_1_10_vs_best_single": ratio(name, "single") <= 1.10,
         }
-    chained_over_single = float(np.median([c / s for c, s in zip(base["chained"], base["single"], strict=True)]))
-    bare_over_chained = float(np.median([b / c for b, c in zip(base["bare"], base["chained"], strict=True)]))
-    print(f"  {label}: single call {1e3 * min(base['single']):.3f} ms; per call: chained / best single "
-          f"{chained_over_single:.3f}, bare scan / chained {bare_over_chained:.3f}", flush=True)
+    chained_over_single = float(
+        np.median([c / s for c, s in zip(base["chained"], base["single"], strict=True)])
+    )
+    bare_over_chained = float(
+        np.median([b / c for b, c in zip(base["bare"], base["chained"], strict=True)])
+    )
+    print(
+        f"  {label}: single call {1e3 * min(base['single']):.3f} ms; "
+        "per call: chained / best single "
+        f"{chained_over_single:.3f}, bare scan / chained {bare_over_chained:.3f}",
+        flush=True,
+    )
     for name, r in rows.items():
-        print(f"    {name:15s} NFE {r['nfe']:4d}: / chained calls {r['ratio_to_chained_single_calls']:.3f}, "
-              f"/ best single {r['ratio_to_best_single_call']:.3f}, / bare scan {r['ratio_to_bare_scan']:.3f}", flush=True)
+        print(
+            f"    {name:15s} NFE {r['nfe']:4d}: "
+            f"/ chained calls {r['ratio_to_chained_single_calls']:.3f}, "
+            f"/ best single {r['ratio_to_best_single_call']:.3f}, "
+            f"/ bare scan {r['ratio_to_bare_scan']:.3f}",
+            flush=True,
+        )
     return {
         "network": label,
         "batch": batch,
@@ -386,7 +443,11 @@ def compile_case(
         times: dict[int, list[float]] = {small: [], large: []}
         for _ in range(repeats):
             for nfe in (small, large):
-                fn = jax.jit(lambda p, x, k, nfe=nfe, name=name: S.sample(name, model.denoiser(p), process, k, None, nfe, x_init=x))
+                fn = jax.jit(
+                    lambda p, x, k, nfe=nfe, name=name: S.sample(
+                        name, model.denoiser(p), process, k, None, nfe, x_init=x
+                    )
+                )
                 start = time.perf_counter()
                 fn.lower(params, x, key).compile()
                 times[nfe].append(time.perf_counter() - start)
@@ -399,8 +460,12 @@ def compile_case(
             "ratio_large_over_small": ratio,
             "meets_goal_1_3": ratio <= 1.3,
         }
-        print(f"    compile {name:15s} {steps_large} vs {steps_small} steps: "
-              f"{statistics.median(times[large]):.2f}s / {statistics.median(times[small]):.2f}s = {ratio:.2f}", flush=True)
+        print(
+            f"    compile {name:15s} {steps_large} vs {steps_small} steps: "
+            f"{statistics.median(times[large]):.2f}s / "
+            f"{statistics.median(times[small]):.2f}s = {ratio:.2f}",
+            flush=True,
+        )
     return {"network": label, "batch": batch, "samplers": out}
 
 
@@ -427,17 +492,24 @@ def main() -> None:
         summary_goal[key] = {
             label: {
                 "dpm_at_20_median_error": g[label]["endpoint_median"]["dpm_at_20"],
-                "euler_matching_nfe_median_error": g[label]["endpoint_median"]["euler_matching_nfe"],
+                "euler_matching_nfe_median_error": g[label]["endpoint_median"][
+                    "euler_matching_nfe"
+                ],
                 "euler_matching_nfe_rms_error": g[label]["endpoint_rms"]["euler_matching_nfe"],
                 "euler_matching_nfe_sliced_w2": g[label]["sliced_w2"]["euler_matching_nfe"],
                 "how_median": g[label]["endpoint_median"]["how"],
             }
             for label in g
         }
-        orders = {k: v.get("observed_order_median") for k, v in c["curves"].items() if v["kind"] == "ode"}
+        orders = {
+            k: v.get("observed_order_median") for k, v in c["curves"].items() if v["kind"] == "ode"
+        }
         summary_goal[key]["observed_orders_median_error"] = orders
-        print(f"{key}: Euler NFE matching dpm-solver++(2M)@20 (median endpoint error): "
-              f"{g[DPM_DEFAULT]['endpoint_median']['euler_matching_nfe']}", flush=True)
+        print(
+            f"{key}: Euler NFE matching dpm-solver++(2M)@20 (median endpoint error): "
+            f"{g[DPM_DEFAULT]['endpoint_median']['euler_matching_nfe']}",
+            flush=True,
+        )
 
     print("(b) sampler overhead with real networks (float32)", flush=True)
     overhead, compiles = [], []
@@ -446,37 +518,74 @@ def main() -> None:
         networks = []
     for label, model, params, shape in networks:
         timed = ("euler", "dpm-solver++") if quick else OVERHEAD_SAMPLERS
-        overhead.append(overhead_case(label, model, params, shape, 256, 20 if quick else 100, 1 if quick else 5, timed))
+        overhead.append(
+            overhead_case(
+                label, model, params, shape, 256, 20 if quick else 100, 1 if quick else 5, timed
+            )
+        )
         compiled = ("euler",) if quick else COMPILE_SAMPLERS
-        compiles.append(compile_case(label, model, params, shape, 256, 1 if quick else 3, 10, 100 if quick else 1000, compiled))
+        compiles.append(
+            compile_case(
+                label,
+                model,
+                params,
+                shape,
+                256,
+                1 if quick else 3,
+                10,
+                100 if quick else 1000,
+                compiled,
+            )
+        )
     summary = {
         "goal_dpm20_vs_euler": summary_goal,
         "overhead_ratio_to_chained_single_calls": {
-            o["network"]: {n: r["ratio_to_chained_single_calls"] for n, r in o["samplers"].items()} for o in overhead
+            o["network"]: {n: r["ratio_to_chained_single_calls"] for n, r in o["samplers"].items()}
+            for o in overhead
         },
         "overhead_ratio_to_best_single_call": {
-            o["network"]: {n: r["ratio_to_best_single_call"] for n, r in o["samplers"].items()} for o in overhead
+            o["network"]: {n: r["ratio_to_best_single_call"] for n, r in o["samplers"].items()}
+            for o in overhead
         },
         "overhead_ratio_to_bare_scan": {
-            o["network"]: {n: r["ratio_to_bare_scan"] for n, r in o["samplers"].items()} for o in overhead
+            o["network"]: {n: r["ratio_to_bare_scan"] for n, r in o["samplers"].items()}
+            for o in overhead
         },
         "compile_ratio_1000_over_10_steps": {
-            c["network"]: {n: r["ratio_large_over_small"] for n, r in c["samplers"].items()} for c in compiles
+            c["network"]: {n: r["ratio_large_over_small"] for n, r in c["samplers"].items()}
+            for c in compiles
         },
-        "goals": {"dpm20_matches_euler_nfe_at_least": 200, "overhead_ratio_at_most": 1.10, "compile_ratio_at_most": 1.3},
+        "goals": {
+            "dpm20_matches_euler_nfe_at_least": 200,
+            "overhead_ratio_at_most": 1.10,
+            "compile_ratio_at_most": 1.3,
+        },
     }
     payload = {
-        "description": "diffusion samplers: error vs NFE on the exact mixture oracle; scan overhead and compile time",
+        "description": (
+            "diffusion samplers: error vs NFE on the exact mixture oracle; "
+            "scan overhead and compile time"
+        ),
         "quick": quick,
         "part": args.part,
-        "settings": {"nfes": nfes, "batch": batch, "reference_nfe": ref_nfe, "dtype_oracle": "float64", "dtype_overhead": "float32"},
+        "settings": {
+            "nfes": nfes,
+            "batch": batch,
+            "reference_nfe": ref_nfe,
+            "dtype_oracle": "float64",
+            "dtype_overhead": "float32",
+        },
         "summary": summary,
         "oracle_cases": cases,
         "overhead": overhead,
         "compile": compiles,
         "wall_time_s": time.perf_counter() - t0,
     }
-    name = "diffusion_samplers" + ("" if args.part == "all" else f"_{args.part}") + ("_quick" if quick else "")
+    name = (
+        "diffusion_samplers"
+        + ("" if args.part == "all" else f"_{args.part}")
+        + ("_quick" if quick else "")
+    )
     path = write_result(name, payload)
     print(f"total {payload['wall_time_s']:.0f}s; wrote {path}")
 

@@ -65,7 +65,9 @@ QUICK_CASES = ["score-sde_vp_mlp_2d_b256", "edm_unet_digits_b64"]
 
 def _prepared(data_name: str):
     dataset = load_dataset(data_name)
-    return prepare(dataset) if dataset.num_levels is None else prepare(dataset, dequantize="uniform")
+    return (
+        prepare(dataset) if dataset.num_levels is None else prepare(dataset, dequantize="uniform")
+    )
 
 
 def _time_donating(step, state, data, key, calls: int) -> tuple[Any, list[float]]:
@@ -79,7 +81,9 @@ def _time_donating(step, state, data, key, calls: int) -> tuple[Any, list[float]
     return state, times
 
 
-def _paired(step, state, data, key, rounds: int, calls: int, flops_per_call: float) -> dict[str, Any]:
+def _paired(
+    step, state, data, key, rounds: int, calls: int, flops_per_call: float
+) -> dict[str, Any]:
     """Interleave matmul and model timings; return times, per-round matmul FLOP/s and fractions."""
     state, _ = _time_donating(step, state, data, key, 2)  # compile + warm up
     times, matmuls, fractions = [], [], []
@@ -92,7 +96,9 @@ def _paired(step, state, data, key, rounds: int, calls: int, flops_per_call: flo
     return {"times": times, "matmuls": matmuls, "fractions": fractions}
 
 
-def _summarise(label: str, step_flops: float, steps_per_call: int, batch: int, paired: dict[str, Any]) -> dict[str, Any]:
+def _summarise(
+    label: str, step_flops: float, steps_per_call: int, batch: int, paired: dict[str, Any]
+) -> dict[str, Any]:
     best, median = min(paired["times"]), float(np.median(paired["times"]))
     flops_call = step_flops * steps_per_call
     return {
@@ -112,13 +118,18 @@ def _summarise(label: str, step_flops: float, steps_per_call: int, batch: int, p
     }
 
 
-def model_case(label, model_name, data_name, kwargs, batch, steps_per_call, rounds, calls) -> dict[str, Any]:
+def model_case(
+    label, model_name, data_name, kwargs, batch, steps_per_call, rounds, calls
+) -> dict[str, Any]:
     """One diffusion model's training call, as ``fit`` runs it."""
     prepared = _prepared(data_name)
     model = get_model(model_name, prepared.spec, **kwargs)
     config = TrainConfig(batch_size=batch, lr=1e-3, ema_decay=0.999)
     update = make_update(
-        model, make_optimizer(config), batch_size=batch, train_transform=prepared.train_transform,
+        model,
+        make_optimizer(config),
+        batch_size=batch,
+        train_transform=prepared.train_transform,
         ema_decay=config.ema_decay,
     )
     state = init_state(model, prepared, config)
@@ -129,9 +140,13 @@ def model_case(label, model_name, data_name, kwargs, batch, steps_per_call, roun
     paired = _paired(step, state, data, key, rounds, calls, step_flops * steps_per_call)
     out = _summarise(label, step_flops, steps_per_call, batch, paired)
     out["model"] = {
-        "name": model.name, "process": model.process, "objective": model.objective,
+        "name": model.name,
+        "process": model.process,
+        "objective": model.objective,
         "network": "unet" if len(model.event_shape) == 3 else "mlp",
-        "hidden": list(model.hidden), "channels": model.channels, "channel_mult": list(model.channel_mult),
+        "hidden": list(model.hidden),
+        "channels": model.channels,
+        "channel_mult": list(model.channel_mult),
         "num_params": int(sum(x.size for x in jax.tree.leaves(state.params))),
     }
     out["data"] = {"dataset": data_name, "preprocessing": prepared.preprocessing}
@@ -150,7 +165,10 @@ class _RegressionMLP(nn.Module):
 
 
 def plain_mlp_case(batch: int, steps_per_call: int, rounds: int, calls: int) -> dict[str, Any]:
-    """A plain Flax MLP regression step (2 -> 256 x 3 -> 2, MSE, Adam), gathered and scanned alike."""
+    """A plain Flax MLP regression step (2 -> 256 x 3 -> 2, MSE, Adam).
+
+    Gathered and scanned alike.
+    """
     prepared = _prepared("eight-gaussians")
     net = _RegressionMLP((256, 256, 256), 2)
     optimizer = optax.adam(1e-3)
@@ -178,13 +196,22 @@ def plain_mlp_case(batch: int, steps_per_call: int, rounds: int, calls: int) -> 
     def many(state, data, key):
         first_epoch = state[0] // (data.shape[0] // batch)
         orders = (first_epoch, epoch_orders(key, first_epoch, spanned, data.shape[0]))
-        return jax.lax.scan(lambda c, _: update(c, data, key, orders), state, None, length=steps_per_call)
+        return jax.lax.scan(
+            lambda c, _: update(c, data, key, orders), state, None, length=steps_per_call
+        )
 
     step = jax.jit(many, donate_argnums=0)
-    step_flops = compiled_flops(jax.jit(update), state, data, key, (0, epoch_orders(key, 0, spanned, data.shape[0])))
+    step_flops = compiled_flops(
+        jax.jit(update), state, data, key, (0, epoch_orders(key, 0, spanned, data.shape[0]))
+    )
     paired = _paired(step, state, data, key, rounds, calls, step_flops * steps_per_call)
     out = _summarise("plain_flax_mlp_regression_2d_b256", step_flops, steps_per_call, batch, paired)
-    out["model"] = {"widths": [2, 256, 256, 256, 2], "activation": "silu", "loss": "mse", "optimizer": "adam"}
+    out["model"] = {
+        "widths": [2, 256, 256, 256, 2],
+        "activation": "silu",
+        "loss": "mse",
+        "optimizer": "adam",
+    }
     return out
 
 
@@ -199,25 +226,44 @@ def main() -> None:
     for label, model_name, data_name, kwargs, batch, k in CASES:
         if quick and label not in QUICK_CASES:
             continue
-        cases.append(model_case(label, model_name, data_name, kwargs, batch, 2 if quick else k, rounds, calls))
+        cases.append(
+            model_case(
+                label, model_name, data_name, kwargs, batch, 2 if quick else k, rounds, calls
+            )
+        )
         c = cases[-1]
-        print(f"{label:28s} {c['steps_per_s_median']:8.1f} steps/s  {c['model_flops_per_s_best'] / 1e9:6.2f} GFLOP/s  "
-              f"{100 * c['fraction_paired_median']:5.1f}% of matmul (paired median)", flush=True)
+        print(
+            f"{label:28s} {c['steps_per_s_median']:8.1f} steps/s  "
+            f"{c['model_flops_per_s_best'] / 1e9:6.2f} GFLOP/s  "
+            f"{100 * c['fraction_paired_median']:5.1f}% of matmul (paired median)",
+            flush=True,
+        )
     cases.append(plain_mlp_case(256, 2 if quick else 50, rounds, calls))
     c = cases[-1]
-    print(f"{'plain Flax MLP (reference)':28s} {c['steps_per_s_median']:8.1f} steps/s  "
-          f"{c['model_flops_per_s_best'] / 1e9:6.2f} GFLOP/s  {100 * c['fraction_paired_median']:5.1f}% of matmul", flush=True)
-    summary = {c["case"]: {
-        "fraction_of_matmul_paired_median": c["fraction_paired_median"],
-        "steps_per_s_median": c["steps_per_s_median"],
-        "examples_per_s_best": c["examples_per_s_best"],
-        "flops_per_step": c["flops_per_step"],
-    } for c in cases}
+    print(
+        f"{'plain Flax MLP (reference)':28s} {c['steps_per_s_median']:8.1f} steps/s  "
+        f"{c['model_flops_per_s_best'] / 1e9:6.2f} GFLOP/s  "
+        f"{100 * c['fraction_paired_median']:5.1f}% of matmul",
+        flush=True,
+    )
+    summary = {
+        c["case"]: {
+            "fraction_of_matmul_paired_median": c["fraction_paired_median"],
+            "steps_per_s_median": c["steps_per_s_median"],
+            "examples_per_s_best": c["examples_per_s_best"],
+            "flops_per_step": c["flops_per_step"],
+        }
+        for c in cases
+    }
     payload = {
-        "description": "diffusion training step (loss + grad + Adam + EMA) FLOP/s as a fraction of matmul FLOP/s",
+        "description": (
+            "diffusion training step (loss + grad + Adam + EMA) FLOP/s "
+            "as a fraction of matmul FLOP/s"
+        ),
         "quick": quick,
         "fraction_definition": (
-            "model FLOP/s (cost-analysis FLOPs per step x steps per call / best wall time of the call) / "
+            "model FLOP/s (cost-analysis FLOPs per step x steps per call / "
+            "best wall time of the call) / "
             "jitted 1024x1024 f32 matmul FLOP/s, measured in interleaved rounds; median over rounds"
         ),
         "matmul_start": matmul_start,

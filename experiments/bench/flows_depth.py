@@ -22,7 +22,7 @@ Goal: 32 layers (scan) compile within 1.5x the 8-layer (scan) compile time. Repo
 
 Run (from the repo root):
     python experiments/bench/flows_depth.py           # writes experiments/results/flows_depth.json
-    python experiments/bench/flows_depth.py --quick   # smoke run (L = 1, 2, 4), flows_depth_quick.json
+    python experiments/bench/flows_depth.py --quick   # smoke run (L = 1, 2, 4), *_quick.json
 """
 
 from __future__ import annotations
@@ -99,7 +99,9 @@ def _best_call(compiled, args, calls: int) -> float:
     return best
 
 
-def time_pair(scan: dict[str, Any], chain: dict[str, Any], rounds: int, calls: int) -> dict[str, Any]:
+def time_pair(
+    scan: dict[str, Any], chain: dict[str, Any], rounds: int, calls: int
+) -> dict[str, Any]:
     """Interleaved rounds: best-of-``calls`` scan, then chain; per-round ratio scan / chain."""
     for case in (scan, chain):  # warm-up
         _best_call(case["_compiled"], case["_args"], 2)
@@ -144,17 +146,25 @@ def main() -> None:
             case = compile_case(num_layers, use_scan, prepared.spec, x, key)
             cases[(num_layers, use_scan)] = case
             kind = "scan " if use_scan else "chain"
-            print(f"L={num_layers:3d} {kind}: lower {case['lower_s']:6.2f}s compile "
-                  f"{case['compile_s']:6.2f}s total {case['compile_total_s']:6.2f}s "
-                  f"loss {case['initial_loss']:.4f}", flush=True)
+            print(
+                f"L={num_layers:3d} {kind}: lower {case['lower_s']:6.2f}s compile "
+                f"{case['compile_s']:6.2f}s total {case['compile_total_s']:6.2f}s "
+                f"loss {case['initial_loss']:.4f}",
+                flush=True,
+            )
         scan, chain = cases[(num_layers, True)], cases[(num_layers, False)]
-        if abs(scan["initial_loss"] - chain["initial_loss"]) > 1e-3 * max(1.0, abs(scan["initial_loss"])):
+        if abs(scan["initial_loss"] - chain["initial_loss"]) > 1e-3 * max(
+            1.0, abs(scan["initial_loss"])
+        ):
             print(f"WARNING: scan and chain losses differ at L={num_layers}", flush=True)
         timing = time_pair(scan, chain, rounds, calls)
         scan["timing"] = chain["timing"] = timing
-        print(f"L={num_layers:3d} ms/step scan {timing['scan_ms_per_step_median']:.2f} chain "
-              f"{timing['chain_ms_per_step_median']:.2f} ratio scan/chain "
-              f"{timing['step_ms_ratio_scan_over_chain']:.3f}", flush=True)
+        print(
+            f"L={num_layers:3d} ms/step scan {timing['scan_ms_per_step_median']:.2f} chain "
+            f"{timing['chain_ms_per_step_median']:.2f} ratio scan/chain "
+            f"{timing['step_ms_ratio_scan_over_chain']:.3f}",
+            flush=True,
+        )
         for case in (scan, chain):  # free the executables before the next depth
             case.pop("_compiled")
             case.pop("_args")
@@ -181,11 +191,18 @@ def main() -> None:
         summary["meets_goal"] = summary["scan_compile_ratio_32_over_8"] <= GOAL_RATIO_32_OVER_8
     print({k: v for k, v in summary.items() if "ratio" in k or k == "meets_goal"}, flush=True)
     payload = {
-        "description": "NSF training step: compile time and ms/step vs depth, lax.scan vs distrax.Chain",
+        "description": (
+            "NSF training step: compile time and ms/step vs depth, lax.scan vs distrax.Chain"
+        ),
         "quick": args.quick,
-        "setup": {"model": "nsf", **{k: list(v) if isinstance(v, tuple) else v for k, v in MODEL.items()},
-                  "data": "eight-gaussians", "batch_size": BATCH, "optimizer": "adam(1e-3)",
-                  "step": "value_and_grad(model.loss) + adam update, jitted, no donation"},
+        "setup": {
+            "model": "nsf",
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in MODEL.items()},
+            "data": "eight-gaussians",
+            "batch_size": BATCH,
+            "optimizer": "adam(1e-3)",
+            "step": "value_and_grad(model.loss) + adam update, jitted, no donation",
+        },
         "summary": summary,
         "cases": [
             {k: v for k, v in case.items() if not k.startswith("_")} for case in cases.values()

@@ -22,8 +22,8 @@ Every record holds the model and training settings, the wall times and the loss 
 Budget: the full run under ~25 minutes on a shared 2-core CPU; ``--quick`` (20 steps per run,
 eight-gaussians and digits only; the time is mostly compilation) about a minute.
 
-Run (from the repo root):
-    python experiments/bench/flows_quality.py           # writes experiments/results/flows_quality.json
+Run (from the repo root; results go to experiments/results/):
+    python experiments/bench/flows_quality.py           # writes flows_quality.json
     python experiments/bench/flows_quality.py --quick   # smoke run, writes flows_quality_quick.json
 """
 
@@ -59,28 +59,60 @@ NSF_TUNED = (
 # (label, model, data, model kwargs, train kwargs); dequantize="uniform" for all.
 IMAGE_RUNS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     (
-        "glow_digits", "glow", "digits",
+        "glow_digits",
+        "glow",
+        "digits",
         {"num_scales": 2, "steps_per_scale": 4, "hidden_channels": 32},
-        {"steps": 800, "batch_size": 64, "lr": 1e-3, "schedule": "cosine", "decay_steps": 800,
-         "grad_clip": 50.0},
+        {
+            "steps": 800,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "schedule": "cosine",
+            "decay_steps": 800,
+            "grad_clip": 50.0,
+        },
     ),
     (
-        "realnvp_digits", "realnvp", "digits",
+        "realnvp_digits",
+        "realnvp",
+        "digits",
         {"num_layers": 8, "hidden": (256, 256)},
-        {"steps": 2000, "batch_size": 128, "lr": 1e-3, "schedule": "cosine", "decay_steps": 2000,
-         "grad_clip": 50.0},
+        {
+            "steps": 2000,
+            "batch_size": 128,
+            "lr": 1e-3,
+            "schedule": "cosine",
+            "decay_steps": 2000,
+            "grad_clip": 50.0,
+        },
     ),
     (
-        "glow_mnist5k", "glow", "mnist5k",
+        "glow_mnist5k",
+        "glow",
+        "mnist5k",
         {"num_scales": 2, "steps_per_scale": 4, "hidden_channels": 32},
-        {"steps": 300, "batch_size": 32, "lr": 1e-3, "schedule": "cosine", "decay_steps": 300,
-         "grad_clip": 50.0},
+        {
+            "steps": 300,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "schedule": "cosine",
+            "decay_steps": 300,
+            "grad_clip": 50.0,
+        },
     ),
     (
-        "realnvp_mnist5k", "realnvp", "mnist5k",
+        "realnvp_mnist5k",
+        "realnvp",
+        "mnist5k",
         {"num_layers": 8, "hidden": (256, 256)},
-        {"steps": 1000, "batch_size": 64, "lr": 1e-3, "schedule": "cosine", "decay_steps": 1000,
-         "grad_clip": 50.0},
+        {
+            "steps": 1000,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "schedule": "cosine",
+            "decay_steps": 1000,
+            "grad_clip": 50.0,
+        },
     ),
 ]
 
@@ -115,7 +147,10 @@ def _scaled(train: dict[str, Any], quick: bool) -> dict[str, Any]:
 
 
 def run_one(
-    label: str, model_name: str, data_name: str, model_kwargs: dict[str, Any],
+    label: str,
+    model_name: str,
+    data_name: str,
+    model_kwargs: dict[str, Any],
     train_kwargs: dict[str, Any],
 ) -> dict[str, Any]:
     """Train one model with ``fit``, evaluate its test NLL, and return a JSON-able record."""
@@ -134,8 +169,14 @@ def run_one(
     jax.block_until_ready(result.state.params)
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    report = evaluate(model, result.state.eval_params, prepared, split="test",
-                      key=jax.random.key(123), batch_size=500 if not image else 100)
+    report = evaluate(
+        model,
+        result.state.eval_params,
+        prepared,
+        split="test",
+        key=jax.random.key(123),
+        batch_size=500 if not image else 100,
+    )
     eval_s = time.perf_counter() - t1
     last = result.history[-1]
     record: dict[str, Any] = {
@@ -152,12 +193,23 @@ def run_one(
         "steps_per_s": steps / train_s,
         "final_train_loss": last["loss"],
         "loss_curve": [(r["step"], r["loss"]) for r in result.history],
-        "test": {k: report[k] for k in ("estimator", "log_prob_kind", "nll_nats", "nll_stderr",
-                                         "bits_per_dim", "num_examples")},
+        "test": {
+            k: report[k]
+            for k in (
+                "estimator",
+                "log_prob_kind",
+                "nll_nats",
+                "nll_stderr",
+                "bits_per_dim",
+                "num_examples",
+            )
+        },
         "eval_wall_s": eval_s,
     }
-    line = (f"{label:28s} steps={steps:5d} train {train_s:6.1f}s  test NLL "
-            f"{report['nll_nats']:.4f}+-{report['nll_stderr']:.4f}")
+    line = (
+        f"{label:28s} steps={steps:5d} train {train_s:6.1f}s  test NLL "
+        f"{report['nll_nats']:.4f}+-{report['nll_stderr']:.4f}"
+    )
     if dataset.entropy is not None:
         gap = report["nll_nats"] - dataset.entropy
         record["entropy_nats"] = float(dataset.entropy)
@@ -180,12 +232,23 @@ def main() -> None:
         for model_name in TOY_MODELS:
             model_kwargs, train = toy_settings(model_name)
             label = f"{model_name}_{data_name}"
-            runs.append(run_one(label, model_name, data_name, model_kwargs, _scaled(train, args.quick)))
+            runs.append(
+                run_one(label, model_name, data_name, model_kwargs, _scaled(train, args.quick))
+            )
         tuned_model, tuned_train = NSF_TUNED
-        runs.append(run_one(f"nsf_tuned_{data_name}", "nsf", data_name, dict(tuned_model),
-                            _scaled(tuned_train, args.quick)))
+        runs.append(
+            run_one(
+                f"nsf_tuned_{data_name}",
+                "nsf",
+                data_name,
+                dict(tuned_model),
+                _scaled(tuned_train, args.quick),
+            )
+        )
     for label, model_name, data_name, model_kwargs, train in image_runs:
-        runs.append(run_one(label, model_name, data_name, dict(model_kwargs), _scaled(train, args.quick)))
+        runs.append(
+            run_one(label, model_name, data_name, dict(model_kwargs), _scaled(train, args.quick))
+        )
 
     toys = {}
     for data_name in toys_run:
@@ -207,7 +270,8 @@ def main() -> None:
             "steps": r["train_config"]["steps"],
             "published_full_mnist_bpd": PUBLISHED_MNIST_BPD.get(r["model"]),
         }
-        for r in runs if r["data"] in ("digits", "mnist5k")
+        for r in runs
+        if r["data"] in ("digits", "mnist5k")
     }
     summary = {
         "goal_gap_nats": GOAL_GAP_NATS,
@@ -228,8 +292,11 @@ def main() -> None:
         "total_wall_s": time.perf_counter() - t0,
     }
     for data_name, s in toys.items():
-        print(f"{data_name}: best {s['best']} gap {s['best_gap_nats']:+.4f} nats "
-              f"(goal <= {GOAL_GAP_NATS})", flush=True)
+        print(
+            f"{data_name}: best {s['best']} gap {s['best_gap_nats']:+.4f} nats "
+            f"(goal <= {GOAL_GAP_NATS})",
+            flush=True,
+        )
     path = write_result("flows_quality_quick" if args.quick else "flows_quality", payload)
     print(f"total {payload['total_wall_s']:.0f}s; wrote {path}")
 

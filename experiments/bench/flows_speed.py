@@ -69,13 +69,15 @@ def _timed_calls(step, state, data, key, calls: int) -> tuple[Any, list[float]]:
     return state, times
 
 
-def run_case(label: str, name: str, kwargs: dict[str, Any], batch: int, k: int,
-             prepared, rounds: int) -> dict[str, Any]:
+def run_case(
+    label: str, name: str, kwargs: dict[str, Any], batch: int, k: int, prepared, rounds: int
+) -> dict[str, Any]:
     """Compile one model's K-step training call and time it against the matmul in rounds."""
     model = get_model(name, prepared.spec, **kwargs)
     config = TrainConfig(batch_size=batch, lr=1e-4)
-    update = make_update(model, make_optimizer(config), batch_size=batch,
-                         train_transform=prepared.train_transform)
+    update = make_update(
+        model, make_optimizer(config), batch_size=batch, train_transform=prepared.train_transform
+    )
     state = init_state(model, prepared, config)
     data = jnp.asarray(prepared.train)
     key = run_key(config)
@@ -111,10 +113,13 @@ def run_case(label: str, name: str, kwargs: dict[str, Any], batch: int, k: int,
         "fraction_paired_rounds": fractions,
         "matmul_flops_per_s_rounds": matmuls,
     }
-    print(f"{label:8s} {record['steps_per_s_median']:8.1f} steps/s  "
-          f"{step_flops / 1e6:8.1f} MFLOP/step  "
-          f"{record['model_flops_per_s_best'] / 1e9:6.1f} GFLOP/s  "
-          f"{100 * record['fraction_paired_median']:5.1f}% of matmul (paired median)", flush=True)
+    print(
+        f"{label:8s} {record['steps_per_s_median']:8.1f} steps/s  "
+        f"{step_flops / 1e6:8.1f} MFLOP/step  "
+        f"{record['model_flops_per_s_best'] / 1e9:6.1f} GFLOP/s  "
+        f"{100 * record['fraction_paired_median']:5.1f}% of matmul (paired median)",
+        flush=True,
+    )
     return record
 
 
@@ -139,7 +144,9 @@ def main() -> None:
         for c in cases
     }
     payload = {
-        "description": "flow training-step FLOP/s as a fraction of matmul FLOP/s (digits, dequantised)",
+        "description": (
+            "flow training-step FLOP/s as a fraction of matmul FLOP/s (digits, dequantised)"
+        ),
         "quick": args.quick,
         "data": {"dataset": "digits", "dequantize": "uniform"},
         "fraction_definition": (

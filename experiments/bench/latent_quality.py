@@ -17,8 +17,8 @@ mixture of 32 Bernoullis 18.8, FVSBN 18.05; mnist5k, one fixed stochastic binari
 FVSBN 111.3. Goal: both models below FVSBN on both datasets, IWAE at or below the VAE.
 Budget: under ~25 minutes on a 2-core CPU (333 s measured here, shared machine).
 
-Run (from the repo root):
-    python experiments/bench/latent_quality.py           # writes experiments/results/latent_quality.json
+Run (from the repo root; results go to experiments/results/):
+    python experiments/bench/latent_quality.py           # writes latent_quality.json
     python experiments/bench/latent_quality.py --quick   # smoke run (50 steps, k = 10)
 """
 
@@ -62,13 +62,18 @@ RUNS = [  # (model, data, extra model kwargs, steps)
 TRAIN = {"batch_size": 128, "lr": 1e-3, "seed": 0}
 
 
-def run_one(model_name: str, data_name: str, extra: dict[str, Any], steps: int, eval_k: int) -> dict[str, Any]:
+def run_one(
+    model_name: str, data_name: str, extra: dict[str, Any], steps: int, eval_k: int
+) -> dict[str, Any]:
     prepared = prepare(load_dataset(data_name), **DATA[data_name])
     model_kwargs = {**MODELS[data_name], **extra}
     model = get_model(model_name, prepared.spec, **model_kwargs)
     config = TrainConfig(
-        steps=steps, log_every=max(1, min(500, steps)), checkpoint_every=10**9,
-        steps_per_call=50, **TRAIN,
+        steps=steps,
+        log_every=max(1, min(500, steps)),
+        checkpoint_every=10**9,
+        steps_per_call=50,
+        **TRAIN,
     )
     t0 = time.perf_counter()
     result = fit(model, prepared, config, progress=False)
@@ -78,11 +83,25 @@ def run_one(model_name: str, data_name: str, extra: dict[str, Any], steps: int, 
     last = result.history[-1]
 
     t1 = time.perf_counter()
-    nll = evaluate(model, params, prepared, split="test", key=jax.random.key(123),
-                   batch_size=100, num_samples=eval_k)
+    nll = evaluate(
+        model,
+        params,
+        prepared,
+        split="test",
+        key=jax.random.key(123),
+        batch_size=100,
+        num_samples=eval_k,
+    )
     nll_s = time.perf_counter() - t1
-    elbo = evaluate(model, params, prepared, split="test", key=jax.random.key(456),
-                    batch_size=100, num_samples=1)
+    elbo = evaluate(
+        model,
+        params,
+        prepared,
+        split="test",
+        key=jax.random.key(456),
+        batch_size=100,
+        num_samples=1,
+    )
     eval_s = time.perf_counter() - t1
     anchor = FVSBN[data_name]
     record = {
@@ -91,7 +110,9 @@ def run_one(model_name: str, data_name: str, extra: dict[str, Any], steps: int, 
         "preprocessing": prepared.preprocessing,
         "num_train": int(prepared.train.shape[0]),
         "num_test": int(prepared.test.shape[0]),
-        "model_config": {k: list(v) if isinstance(v, tuple) else v for k, v in model_kwargs.items()},
+        "model_config": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in model_kwargs.items()
+        },
         "train_config": {"steps": steps, **TRAIN, "optimizer": "adam", "schedule": "constant"},
         "steps": int(jax.device_get(result.state.step)),
         "train_wall_s": train_s,
@@ -99,7 +120,10 @@ def run_one(model_name: str, data_name: str, extra: dict[str, Any], steps: int, 
         "final_train_loss": last["loss"],
         "final_train_metrics": {k: v for k, v in last.items() if isinstance(v, float)},
         "loss_curve": [(r["step"], r["loss"]) for r in result.history],
-        "test_nll": {k: nll[k] for k in ("estimator", "nll_nats", "nll_stderr", "bits_per_dim", "num_examples")},
+        "test_nll": {
+            k: nll[k]
+            for k in ("estimator", "nll_nats", "nll_stderr", "bits_per_dim", "num_examples")
+        },
         "test_elbo": {k: elbo[k] for k in ("estimator", "nll_nats", "nll_stderr", "bits_per_dim")},
         "test_nll_eval_wall_s": nll_s,
         "eval_wall_s": eval_s,
@@ -138,7 +162,9 @@ def main() -> None:
         for r in runs
     }
     payload = {
-        "description": "test NLL (IWAE-k) and ELBO of VAE / IWAE-10 on digits and mnist5k vs anchors",
+        "description": (
+            "test NLL (IWAE-k) and ELBO of VAE / IWAE-10 on digits and mnist5k vs anchors"
+        ),
         "quick": args.quick,
         "anchors_nats": ANCHORS,
         "summary": summary,

@@ -20,8 +20,8 @@ What it measures:
 Goal (from the issue): a plain Flax MLP step reaches ~86% of matmul FLOP/s on this CPU; the
 VAE training step at batch 256 should reach >= 75%. The fractions are reported as measured.
 
-Run (from the repo root):
-    python experiments/bench/latent_speed.py           # writes experiments/results/latent_speed.json
+Run (from the repo root; results go to experiments/results/):
+    python experiments/bench/latent_speed.py           # writes latent_speed.json
     python experiments/bench/latent_speed.py --quick   # smoke run, writes latent_speed_quick.json
 """
 
@@ -125,7 +125,10 @@ def _summarise(name, step_flops, scan_flops, steps_per_call, paired, matmul, mod
         "steps_per_call": steps_per_call,
         "flops_per_step": step_flops,
         "flops_scan_call_cost_analysis": scan_flops,
-        "note_flops": "XLA cost analysis counts a scan body once, so per-call FLOPs = flops_per_step x steps_per_call",
+        "note_flops": (
+            "XLA cost analysis counts a scan body once, "
+            "so per-call FLOPs = flops_per_step x steps_per_call"
+        ),
         "seconds_per_call_best": best,
         "seconds_per_call_median": median,
         "steps_per_s_best": steps_per_call / best,
@@ -194,7 +197,9 @@ def _mlp_case(prepared, steps_per_call: int, calls: int, matmul: float):
     step_flops = compiled_flops(jax.jit(update), state, data, key)
     scan_flops = compiled_flops(step, state, data, key)
     paired = _time_paired(step, state, data, key, calls, 2, step_flops * steps_per_call)
-    out = _summarise("plain_flax_mlp_regression", step_flops, scan_flops, steps_per_call, paired, matmul)
+    out = _summarise(
+        "plain_flax_mlp_regression", step_flops, scan_flops, steps_per_call, paired, matmul
+    )
     out["model"] = {"widths": [dim, *widths, dim], "loss": "mse", "optimizer": "adam"}
     return out
 
@@ -238,7 +243,9 @@ def _child_multidevice(quick: bool) -> None:
 
 def _multidevice(quick: bool) -> dict[str, Any]:
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    ).strip()
     cmd = [sys.executable, os.path.abspath(__file__), CHILD_FLAG] + (["--quick"] if quick else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
@@ -344,7 +351,10 @@ def main() -> None:
     default_model = get_model("vae", prepared.spec, latent_dim=32, hidden=(512, 256))
     ceiling = _shape_matched_matmul(default_model, 5 if quick else 20)
     ceiling_fraction = ceiling / best_matmul
-    print(f"shape-matched matmul ceiling of the default VAE: {100 * ceiling_fraction:.1f}% of matmul", flush=True)
+    print(
+        f"shape-matched matmul ceiling of the default VAE: {100 * ceiling_fraction:.1f}% of matmul",
+        flush=True,
+    )
     mlp_fraction = by["plain_flax_mlp_regression"]["fraction_paired_median"]
     summary = {
         "vae_default_fraction": by["vae_default"]["fraction_paired_median"],
@@ -355,9 +365,12 @@ def main() -> None:
         "issue_reference_plain_mlp_fraction": 0.86,
         "vae_default_meets_goal": by["vae_default"]["fraction_paired_median"] >= 0.75,
         "vae_default_over_plain_mlp": by["vae_default"]["fraction_paired_median"] / mlp_fraction,
-        "vae_default_static_binarisation_fraction": by["vae_default_static_binarisation"]["fraction_paired_median"],
+        "vae_default_static_binarisation_fraction": by["vae_default_static_binarisation"][
+            "fraction_paired_median"
+        ],
         "vae_default_shape_matched_matmul_ceiling": ceiling_fraction,
-        "vae_default_fraction_of_its_ceiling": by["vae_default"]["fraction_of_best_matmul_seen"] / ceiling_fraction,
+        "vae_default_fraction_of_its_ceiling": by["vae_default"]["fraction_of_best_matmul_seen"]
+        / ceiling_fraction,
         "note": (
             "ceiling = FLOP/s of the default VAE's own matmuls (forward and both backward "
             "products at batch 256) over the 1024^2 matmul's; the rest of the gap is "
@@ -376,7 +389,9 @@ def main() -> None:
         print(multi, flush=True)
 
     payload = {
-        "description": "VAE/IWAE training-step FLOP/s as a fraction of matmul FLOP/s; 1 vs 8 host devices",
+        "description": (
+            "VAE/IWAE training-step FLOP/s as a fraction of matmul FLOP/s; 1 vs 8 host devices"
+        ),
         "quick": quick,
         "data": {"dataset": "mnist5k", "binarize": "dynamic", "batch_size": BATCH},
         "fraction_definition": (

@@ -1,7 +1,8 @@
 """FFJORD (tanh MLP 64-64 of (x, t), RK4 with 6 steps, exact trace) on eight-Gaussians.
 
 Run:
-    genjax train ffjord --config experiments/configs/ffjord_eight_gaussians.py --workdir runs/ffjord_eight_gaussians
+    genjax train ffjord --config experiments/configs/ffjord_eight_gaussians.py \
+        --workdir runs/ffjord_eight_gaussians
     genjax eval --workdir runs/ffjord_eight_gaussians
 
 Expected (measured once, seed 0, on a shared 2-core CPU: training took 21 s): test NLL
@@ -19,5 +20,13 @@ def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.model = "ffjord"
     config.model_config = ml_collections.ConfigDict({"trace": "exact"})
-    config.train = ml_collections.ConfigDict({"checkpoint_every": 1000, "decay_steps": 600, "log_every": 100, "schedule": "cosine", "steps_per_call": 50})
+    config.train = ml_collections.ConfigDict(
+        {
+            "checkpoint_every": 1000,
+            "decay_steps": 600,
+            "log_every": 100,
+            "schedule": "cosine",
+            "steps_per_call": 50,
+        }
+    )
     return config

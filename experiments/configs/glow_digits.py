@@ -18,5 +18,13 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.model = "glow"
-    config.train = ml_collections.ConfigDict({"checkpoint_every": 500, "decay_steps": 1500, "log_every": 100, "schedule": "cosine", "steps": 1500})
+    config.train = ml_collections.ConfigDict(
+        {
+            "checkpoint_every": 500,
+            "decay_steps": 1500,
+            "log_every": 100,
+            "schedule": "cosine",
+            "steps": 1500,
+        }
+    )
     return config

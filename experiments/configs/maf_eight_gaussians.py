@@ -1,7 +1,8 @@
 """MAF (5 MADE layers 64-64, reversed orderings) on eight-Gaussians.
 
 Run:
-    genjax train maf --config experiments/configs/maf_eight_gaussians.py --workdir runs/maf_eight_gaussians
+    genjax train maf --config experiments/configs/maf_eight_gaussians.py \
+        --workdir runs/maf_eight_gaussians
     genjax eval --workdir runs/maf_eight_gaussians
 
 Expected (measured once, seed 0, on a shared 2-core CPU: training took 13 s): test NLL

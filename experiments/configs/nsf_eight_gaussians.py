@@ -1,7 +1,8 @@
 """Neural spline flow (4 RQ-spline couplings, K = 8 bins on [-4, 4], LU mixing) on eight-Gaussians.
 
 Run:
-    genjax train nsf --config experiments/configs/nsf_eight_gaussians.py --workdir runs/nsf_eight_gaussians
+    genjax train nsf --config experiments/configs/nsf_eight_gaussians.py \
+        --workdir runs/nsf_eight_gaussians
     genjax eval --workdir runs/nsf_eight_gaussians
 
 Expected (measured once, seed 0, on a shared 2-core CPU: training took 29 s): test NLL

@@ -1,7 +1,8 @@
 """RealNVP (8 affine couplings + ActNorm, MLP conditioners 64-64) on eight-Gaussians.
 
 Run:
-    genjax train realnvp --config experiments/configs/realnvp_eight_gaussians.py --workdir runs/realnvp_eight_gaussians
+    genjax train realnvp --config experiments/configs/realnvp_eight_gaussians.py \
+        --workdir runs/realnvp_eight_gaussians
     genjax eval --workdir runs/realnvp_eight_gaussians
 
 Expected (measured once, seed 0, on a shared 2-core CPU: training took 24 s): test NLL

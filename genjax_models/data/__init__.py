@@ -4,8 +4,8 @@
   exact densities, local MNIST / Fashion-MNIST, ``.npz`` files); nothing is downloaded.
 * Preprocessing: :func:`prepare` (binarise: none / dynamic / static(SEED) / threshold(T);
   dequantise: none / uniform) returns :class:`PreparedData` with its :class:`DataSpec`.
-* Batching: :func:`batch_indices` / :func:`get_batch` (jittable, deterministic in
-  ``(key, step)``), :func:`iterate_batches` for evaluation.
+* Batching: :func:`batch_indices` (jittable, deterministic in ``(key, step)``) and the
+  per-call epoch orders the trainer uses; :class:`Batch` ``(x, y)`` carries labels along.
 """
 
 from genjax_models.data.batch import Batch, as_batch, check_labels
@@ -14,8 +14,6 @@ from genjax_models.data.batching import (
     batch_indices_from_orders,
     epoch_orders,
     epochs_spanned,
-    get_batch,
-    iterate_batches,
 )
 from genjax_models.data.dataset import Dataset, PreparedData
 from genjax_models.data.images import load_digits_dataset, load_mnist5k, stratified_split
@@ -55,8 +53,6 @@ __all__ = [
     "dequantize_uniform",
     "eight_gaussians_entropy",
     "eight_gaussians_log_prob",
-    "get_batch",
-    "iterate_batches",
     "list_datasets",
     "load_dataset",
     "load_digits_dataset",

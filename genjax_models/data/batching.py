@@ -17,8 +17,6 @@ epochs those steps span once with :func:`epoch_orders` and slices them with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,14 +69,18 @@ def epochs_spanned(num_steps: int, num_examples: int, batch_size: int) -> int:
     return (num_steps + steps_per_epoch - 2) // steps_per_epoch + 1
 
 
-def epoch_orders(key: jax.Array, first_epoch: int | jax.Array, num_epochs: int, num_examples: int) -> jax.Array:
+def epoch_orders(
+    key: jax.Array, first_epoch: int | jax.Array, num_epochs: int, num_examples: int
+) -> jax.Array:
     """Permutations of epochs ``first_epoch .. first_epoch + num_epochs - 1``: int32 ``[E, N]``.
 
     Row ``e`` equals ``jax.random.permutation(fold_in(key, first_epoch + e), N)``, the
     order :func:`batch_indices` uses for that epoch.
     """
     epochs = jnp.asarray(first_epoch, dtype=jnp.int32) + jnp.arange(num_epochs, dtype=jnp.int32)
-    return jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), num_examples))(epochs).astype(jnp.int32)
+    return jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), num_examples))(
+        epochs
+    ).astype(jnp.int32)
 
 
 def batch_indices_from_orders(
@@ -96,43 +98,3 @@ def batch_indices_from_orders(
     row = step // steps_per_epoch - jnp.asarray(first_epoch, dtype=jnp.int32)
     start = (step % steps_per_epoch) * batch_size
     return jax.lax.dynamic_slice(orders, (row, start), (1, batch_size))[0]
-
-
-def get_batch(
-    data: np.ndarray | jax.Array, key: jax.Array, step: int | jax.Array, batch_size: int
-) -> jax.Array:
-    """Return ``data[batch_indices(key, step, len(data), batch_size)]``: ``[B, *event]``."""
-    data = jnp.asarray(data)
-    idx = batch_indices(key, step, int(data.shape[0]), batch_size)
-    return jnp.take(data, idx, axis=0)
-
-
-def iterate_batches(
-    array: np.ndarray, batch_size: int, pad: bool = False
-) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield consecutive chunks of ``array`` for evaluation, in order, covering it once.
-
-    With ``pad=False`` (default) yields numpy arrays ``array[i : i + batch_size]``; the last
-    one may be smaller (a jitted function then compiles at most twice). With ``pad=True``
-    yields ``(batch, valid)`` pairs of fixed shape ``[batch_size, *event]`` and bool
-    ``[batch_size]``: the last chunk is padded by repeating its final example, and
-    ``valid`` marks the real rows, so ``sum(metric * valid)`` over chunks is exact.
-
-    Raises:
-      ConfigError: ``batch_size < 1``.
-    """
-    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
-    array = np.asarray(array)
-    n = array.shape[0]
-    for start in range(0, n, batch_size):
-        chunk = array[start : start + batch_size]
-        if not pad:
-            yield chunk
-            continue
-        valid = np.ones(batch_size, dtype=bool)
-        short = batch_size - chunk.shape[0]
-        if short:
-            valid[-short:] = False
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)], axis=0)
-        yield chunk, valid

@@ -195,7 +195,8 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     The dataset's name is the path as given. Labels, when present, become int32.
 
     Raises:
-      DataError: missing file, missing keys, a non-numeric dtype, NaN/inf, values off the level grid.
+      DataError: missing file, missing keys, a non-numeric dtype, NaN/inf, values off the level
+        grid.
     """
     path_str = os.fspath(path)
     file = Path(path_str).expanduser()
@@ -214,7 +215,11 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         )
     x_train, x_test = arrays["x_train"], arrays["x_test"]
     for key, array in (("x_train", x_train), ("x_test", x_test)):
-        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_):
+        if not (
+            np.issubdtype(array.dtype, np.integer)
+            or np.issubdtype(array.dtype, np.floating)
+            or array.dtype == np.bool_
+        ):
             raise DataError(
                 f"{key} in {file} has dtype {array.dtype}; expected real numbers "
                 "(uint8 levels 0..255 for images, or floats)"

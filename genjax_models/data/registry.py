@@ -33,7 +33,8 @@ def _local(name: str) -> Callable[..., Dataset]:
         if not directory:
             raise DataError(
                 f"dataset {name!r} is read from local files and nothing is downloaded: pass "
-                f"data_dir=... (CLI: --set data.data_dir=DIR) or set {DATA_DIR_ENV} to a folder holding "
+                "data_dir=... (CLI: --set data.data_dir=DIR) or "
+                f"set {DATA_DIR_ENV} to a folder holding "
                 f"{', '.join(IDX_FILES.values())} (each plain or .gz)"
             )
         return load_local(name, directory)

@@ -57,7 +57,9 @@ TWO_MOONS_SHIFT = np.array([0.5, 0.25])
 
 _DESCRIPTIONS = {
     "eight-gaussians": "2-D mixture of 8 Gaussians (radius 2, std 0.2); exact log_prob and entropy",
-    "checkerboard": "2-D uniform on the 8 dark unit squares of a 4x4 board on [-2,2]^2; exact log_prob",
+    "checkerboard": (
+        "2-D uniform on the 8 dark unit squares of a 4x4 board on [-2,2]^2; exact log_prob"
+    ),
     "two-moons": "2-D two interleaved half circles, noise 0.05, centred; sampler only",
 }
 _SPLITS = f"; fixed {NUM_TRAIN} train / {NUM_TEST} test (RandomState({TRAIN_SEED}/{TEST_SEED}))"

@@ -24,10 +24,10 @@ modelled as they are.
 
 **Likelihood.** ``log_prob(..., estimator="pf-ode")`` solves the probability-flow ODE from
 ``t_min`` to ``t_max`` with the instantaneous change of variables (exact divergence for D <= 16,
-Hutchinson's estimate with Rademacher probes otherwise; the ``trace`` option chooses) and the Gaussian prior
-at ``t_max``: the density of the data as perturbed to ``t_min`` (1e-3 for VP, sigma = 0.002 for
-EDM), the usual convention of Song et al. (2021). ``estimator="vlb"`` (``ddpm`` only) is DDPM's
-discrete-time variational bound.
+Hutchinson's estimate with Rademacher probes otherwise; the ``trace`` option chooses) and the
+Gaussian prior at ``t_max``: the density of the data as perturbed to ``t_min`` (1e-3 for VP,
+sigma = 0.002 for EDM), the usual convention of Song et al. (2021). ``estimator="vlb"``
+(``ddpm`` only) is DDPM's discrete-time variational bound.
 
 **Training metrics.** The continuous-time losses report an unbiased estimate of the negative ELBO
 of model-space data (``bound_nats``); the model adds ``nll``, the same bound for the data as given
@@ -133,7 +133,9 @@ class DiffusionModel(ModelBase):
     log_prob_options: ClassVar[tuple[Option, ...]] = (
         Option("estimator", str, "pf-ode", "pf-ode (probability-flow ODE) or vlb (ddpm only)"),
         Option("trace", str | None, None, "divergence: auto, exact or hutchinson (pf-ode)"),
-        Option("num_steps", int | None, None, "RK4 steps of the pf-ode solve (default: eval_steps)"),
+        Option(
+            "num_steps", int | None, None, "RK4 steps of the pf-ode solve (default: eval_steps)"
+        ),
         Option("num_probes", int | None, None, "Hutchinson probes (default: num_probes)"),
     )
 
@@ -178,8 +180,9 @@ class DiffusionModel(ModelBase):
                 f"{cls.name} models continuous data; got binarised data. Use "
                 "--set data.binarize=none --set data.dequantize=uniform"
             )
-        return super().from_spec(spec, **{"image_scaling": spec.num_levels is not None,
-                                          **overrides})
+        return super().from_spec(
+            spec, **{"image_scaling": spec.num_levels is not None, **overrides}
+        )
 
     # ------------------------------------------------------------------ pieces
     @property
@@ -304,8 +307,13 @@ class DiffusionModel(ModelBase):
         if name not in sampler_lib.SAMPLERS:
             raise unknown_name("sampler", name, sampler_lib.SAMPLERS)
         y = sampler_lib.sample(
-            name, self.denoiser(params), self.forward_process, key, (num, *self.event_shape),
-            budget, **opts,
+            name,
+            self.denoiser(params),
+            self.forward_process,
+            key,
+            (num, *self.event_shape),
+            budget,
+            **opts,
         )
         return self.to_data_space(y)
 
@@ -348,8 +356,11 @@ class DiffusionModel(ModelBase):
         """Describe ``log_prob``: exact (pf-ode, exact trace), an estimate or a lower bound."""
         opts = self._log_prob_settings(options)
         if opts["estimator"] == "vlb":
-            details = {"num_steps": self.num_steps, "reverse_variance": "beta",
-                       "decoder_variance": "posterior"}
+            details = {
+                "num_steps": self.num_steps,
+                "reverse_variance": "beta",
+                "decoder_variance": "posterior",
+            }
             return LogProbInfo("lower-bound", "vlb", details)
         details = {
             "trace": opts["trace"],

@@ -7,25 +7,25 @@ from genjax_models.eval.likelihood import (
     nll_in_data_space,
 )
 from genjax_models.eval.sample_metrics import (
-    frechet_distance,
-    gaussian_frechet_distance,
     median_bandwidth,
     mmd2,
     random_directions,
-    sliced_wasserstein,
-    wasserstein2_1d,
+    sliced_wasserstein_distance,
+    squared_frechet_distance,
+    squared_gaussian_frechet_distance,
+    squared_wasserstein2_1d,
 )
 
 __all__ = [
     "bits_per_dim",
     "evaluate",
-    "frechet_distance",
-    "gaussian_frechet_distance",
+    "squared_frechet_distance",
+    "squared_gaussian_frechet_distance",
     "log_prob_batched",
     "median_bandwidth",
     "mmd2",
     "nll_in_data_space",
     "random_directions",
-    "sliced_wasserstein",
-    "wasserstein2_1d",
+    "sliced_wasserstein_distance",
+    "squared_wasserstein2_1d",
 ]

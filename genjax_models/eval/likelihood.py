@@ -70,7 +70,9 @@ def log_prob_batched(
     out = []
     starts = range(0, num, batch_size)
     for i, start in enumerate(tqdm(starts, disable=not progress, unit="batch", leave=False)):
-        chunk = jax.tree_util.tree_map(lambda a, s=start: _padded(a[s : s + batch_size], batch_size), data)
+        chunk = jax.tree_util.tree_map(
+            lambda a, s=start: _padded(a[s : s + batch_size], batch_size), data
+        )
         valid = min(batch_size, num - start)
         values = fn(params, chunk, jax.random.fold_in(key, i))
         out.append(np.asarray(values, dtype=np.float64)[:valid])
@@ -116,7 +118,12 @@ def evaluate(
     labels = data.split_labels(split) if model.labels != "ignores" else None
     key = jax.random.key(0) if key is None else key
     log_probs = log_prob_batched(
-        model, params, Batch(array, labels), key, batch_size=batch_size, progress=progress,
+        model,
+        params,
+        Batch(array, labels),
+        key,
+        batch_size=batch_size,
+        progress=progress,
         **options,
     )
     nll = np.asarray(nll_in_data_space(jnp.asarray(log_probs), data.spec), dtype=np.float64)

@@ -1,4 +1,8 @@
-"""Sample-quality metrics between two sample sets: MMD^2, sliced Wasserstein-2, Fréchet distance.
+"""Sample-quality metrics between two sample sets: MMD^2, sliced W_2, squared Fréchet distance.
+
+Each name says whether its value is squared: ``mmd2`` (MMD^2), ``squared_wasserstein2_1d``
+(W_2^2), ``sliced_wasserstein_distance`` (SW_2, not squared), ``squared_frechet_distance`` and
+``squared_gaussian_frechet_distance`` (d^2, FID's number).
 
 All take ``[N, *event]`` arrays (flattened to ``[N, D]``) and are pure ``jax.numpy`` (jittable).
 
@@ -42,9 +46,13 @@ def _pair(x: jax.Array, y: jax.Array, min_size: int) -> tuple[jax.Array, jax.Arr
     """Flatten both sets and check their dimensions agree and sizes are at least ``min_size``."""
     x, y = _flatten(x, "x"), _flatten(y, "y")
     if x.shape[1] != y.shape[1]:
-        raise ShapeError(f"x and y must have the same event size, got {x.shape[1]} and {y.shape[1]}")
+        raise ShapeError(
+            f"x and y must have the same event size, got {x.shape[1]} and {y.shape[1]}"
+        )
     if x.shape[0] < min_size or y.shape[0] < min_size:
-        raise ShapeError(f"need at least {min_size} samples in each set, got {x.shape[0]} and {y.shape[0]}")
+        raise ShapeError(
+            f"need at least {min_size} samples in each set, got {x.shape[0]} and {y.shape[0]}"
+        )
     dtype = jnp.result_type(x.dtype, y.dtype)
     return x.astype(dtype), y.astype(dtype)
 
@@ -130,7 +138,7 @@ def random_directions(key: jax.Array, num: int, dim: int, dtype=None) -> jax.Arr
     return v / jnp.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def wasserstein2_1d(u: jax.Array, v: jax.Array) -> jax.Array:
+def squared_wasserstein2_1d(u: jax.Array, v: jax.Array) -> jax.Array:
     """Return W_2^2 between the empirical measures of ``u [..., M]`` and ``v [..., N]`` (last axis).
 
     Integrates (F_u^{-1}(q) - F_v^{-1}(q))^2 over q in [0, 1] exactly: both quantile functions are
@@ -149,7 +157,7 @@ def wasserstein2_1d(u: jax.Array, v: jax.Array) -> jax.Array:
     return jnp.sum(width * (u[..., iu] - v[..., iv]) ** 2, axis=-1)
 
 
-def sliced_wasserstein(
+def sliced_wasserstein_distance(
     x: jax.Array,
     y: jax.Array,
     key: jax.Array | None = None,
@@ -170,12 +178,12 @@ def sliced_wasserstein(
     x, y = _pair(x, y, 1)
     if directions is None:
         if key is None:
-            raise ConfigError("sliced_wasserstein needs a key or explicit directions")
+            raise ConfigError("sliced_wasserstein_distance needs a key or explicit directions")
         directions = random_directions(key, num_projections, x.shape[1], x.dtype)
     directions = jnp.asarray(directions, x.dtype)
     if directions.ndim != 2 or directions.shape[1] != x.shape[1]:
         raise ShapeError(f"directions must be [P, {x.shape[1]}], got {tuple(directions.shape)}")
-    w2 = wasserstein2_1d(directions @ x.T, directions @ y.T)
+    w2 = squared_wasserstein2_1d(directions @ x.T, directions @ y.T)
     return jnp.sqrt(jnp.mean(w2))
 
 
@@ -186,10 +194,10 @@ def _sym_sqrt(mat: jax.Array) -> jax.Array:
     return (v * jnp.sqrt(jnp.maximum(w, 0.0))) @ v.T
 
 
-def gaussian_frechet_distance(
+def squared_gaussian_frechet_distance(
     mean_a: jax.Array, cov_a: jax.Array, mean_b: jax.Array, cov_b: jax.Array
 ) -> jax.Array:
-    """Return the squared Fréchet (2-Wasserstein) distance between N(mean_a, cov_a), N(mean_b, cov_b).
+    """Return the squared Fréchet (2-Wasserstein) distance of N(mean_a, cov_a) and N(mean_b, cov_b).
 
     Args:
       mean_a, mean_b: ``[D]`` means; cov_a, cov_b: ``[D, D]`` symmetric PSD covariances.
@@ -205,8 +213,8 @@ def gaussian_frechet_distance(
     return jnp.maximum(diff @ diff + jnp.trace(cov_a) + jnp.trace(cov_b) - 2.0 * cross, 0.0)
 
 
-def frechet_distance(feats_a: jax.Array, feats_b: jax.Array) -> jax.Array:
-    """Return the Fréchet distance (FID formula, squared) between Gaussians fitted to two feature sets.
+def squared_frechet_distance(feats_a: jax.Array, feats_b: jax.Array) -> jax.Array:
+    """Return the squared Fréchet distance (FID's formula) of Gaussians fitted to two feature sets.
 
     Args:
       feats_a: ``[M, *event]`` features (M >= 2); feats_b: ``[N, *event]`` features (N >= 2).
@@ -218,4 +226,4 @@ def frechet_distance(feats_a: jax.Array, feats_b: jax.Array) -> jax.Array:
     mean_a, mean_b = jnp.mean(a, 0), jnp.mean(b, 0)
     cov_a = jnp.cov(a, rowvar=False).reshape(a.shape[1], a.shape[1])
     cov_b = jnp.cov(b, rowvar=False).reshape(b.shape[1], b.shape[1])
-    return gaussian_frechet_distance(mean_a, cov_a, mean_b, cov_b)
+    return squared_gaussian_frechet_distance(mean_a, cov_a, mean_b, cov_b)

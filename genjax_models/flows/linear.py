@@ -192,10 +192,15 @@ class LULinear(distrax.Bijector):
         return y, self._log_det(x)
 
     def inverse_matrix(self) -> jax.Array:
-        """Return W^{-1} = (U + diag(s))^{-1} L^{-1} P^T by two triangular solves on the identity."""
+        """Return W^{-1} = (U + diag(s))^{-1} L^{-1} P^T.
+
+        Computed by two triangular solves on the identity.
+        """
         lower, upper = self._factors()
         eye = jnp.eye(self._dim, dtype=lower.dtype)
-        inv = solve_triangular(upper, solve_triangular(lower, eye, lower=True, unit_diagonal=True), lower=False)
+        inv = solve_triangular(
+            upper, solve_triangular(lower, eye, lower=True, unit_diagonal=True), lower=False
+        )
         # x = (LU)^{-1} y[inverse_perm], i.e. column perm[k] of (LU)^{-1} multiplies y[k].
         return inv if self._perm is None else inv[:, self._perm]
 

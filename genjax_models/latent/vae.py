@@ -80,20 +80,35 @@ class VAE(ModelBase):
 
     name: ClassVar[str] = "vae"
     sample_options: ClassVar[tuple[Option, ...]] = (
-        Option("mean", bool, False,
-               "return decoder means (Bernoulli probabilities) instead of draws from p(x | z)"),
+        Option(
+            "mean",
+            bool,
+            False,
+            "return decoder means (Bernoulli probabilities) instead of draws from p(x | z)",
+        ),
     )
     log_prob_options: ClassVar[tuple[Option, ...]] = (
-        Option("num_samples", int | None, None,
-               "importance samples k of the IWAE-k estimate (default: eval_samples)"),
-        Option("chunk_size", int | None, None,
-               "samples per chunk, memory only (default: eval_chunk)"),
+        Option(
+            "num_samples",
+            int | None,
+            None,
+            "importance samples k of the IWAE-k estimate (default: eval_samples)",
+        ),
+        Option(
+            "chunk_size", int | None, None, "samples per chunk, memory only (default: eval_chunk)"
+        ),
     )
     default_run: ClassVar[RunRecipe] = RunRecipe(
         data="mnist5k",
         binarize="dynamic",
-        train={"steps": 5000, "batch_size": 128, "lr": 1e-3, "log_every": 100,
-               "checkpoint_every": 1000, "steps_per_call": 20},
+        train={
+            "steps": 5000,
+            "batch_size": 128,
+            "lr": 1e-3,
+            "log_every": 100,
+            "checkpoint_every": 1000,
+            "steps_per_call": 20,
+        },
         expected="about a minute on a 2-core CPU; test NLL ~99 nats (IWAE-1000)",
     )
 
@@ -166,7 +181,10 @@ class VAE(ModelBase):
         return self.decoder().apply({"params": params["decoder"]}, z)
 
     def log_likelihood(self, params: Params, x: jax.Array, z: jax.Array) -> jax.Array:
-        """Compute log p(x | z) summed over dimensions: flat ``x [B, D]``, ``z [B, K]`` -> ``[B]``."""
+        """Compute log p(x | z) summed over dimensions.
+
+        Flat ``x [B, D]``, ``z [B, K]`` -> ``[B]``.
+        """
         out, log_scale = self.decode(params, z)
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(x, out)

@@ -11,8 +11,9 @@ What: :func:`conv2d` computes ``y = conv(x, k)`` with ``lax.conv_general_dilated
 SAME padding) and, in ``"patches"`` mode, defines its derivative through the patch matrix
 (im2col) instead of XLA's derivative convolutions:
 
-    y[b, p, o] = sum_q P(x)[b, p, q] K[q, o],   P(x) = the kh*kw shifted (strided) slices of the
-                                                  padded x, concatenated on channels [B, Ho, Wo, kh kw C]
+    y[b, p, o] = sum_q P(x)[b, p, q] K[q, o],   P(x) = the kh*kw shifted (strided) slices of
+                                                  the padded x, concatenated on channels
+                                                  [B, Ho, Wo, kh kw C]
     dy = P(dx) K + P(x) dK                       (custom JVP, linear in (dx, dK))
 
 ``P`` is a pad and slices, so the transposes JAX derives for reverse mode are matmuls
@@ -47,7 +48,9 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def extract_patches(x: jax.Array, kernel_hw: tuple[int, int], strides: tuple[int, int]) -> jax.Array:
+def extract_patches(
+    x: jax.Array, kernel_hw: tuple[int, int], strides: tuple[int, int]
+) -> jax.Array:
     """``[B, H, W, C] -> [B, Ho, Wo, kh * kw * C]``: the SAME-padded input window of every output
     pixel, ordered (row offset, column offset, channel) to match ``kernel.reshape(-1, O)``."""
     (kh, kw), (sh, sw) = kernel_hw, strides
@@ -152,4 +155,3 @@ class Conv(nn.Module):
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,)).astype(dtype)
         return y
-

@@ -16,9 +16,7 @@ from genjax_models.ode.integrators import (
     heun_step,
     integrate,
     midpoint_step,
-    num_evals,
     rk4_step,
-    steps_for_budget,
     tableau,
 )
 from genjax_models.ode.runge_kutta import (
@@ -46,11 +44,9 @@ __all__ = [
     "hutchinson_divergence",
     "integrate",
     "midpoint_step",
-    "num_evals",
     "rademacher",
     "resolve_trace",
     "rk4_step",
     "rk_step",
-    "steps_for_budget",
     "tableau",
 ]

@@ -82,16 +82,3 @@ def integrate(
 
     y_end, path = jax.lax.scan(body, y0, (ts[:-1], ts[1:]))
     return (y_end, path) if return_path else y_end
-
-
-def num_evals(method: str, num_steps: int) -> int:
-    """Return the number of vector-field evaluations of ``num_steps`` steps of ``method``."""
-    return tableau(method).num_stages * num_steps
-
-
-def steps_for_budget(method: str, nfe: int) -> int:
-    """Return the number of steps of ``method`` that fit in ``nfe`` evaluations (at least 1)."""
-    stages = tableau(method).num_stages
-    if nfe < stages:
-        raise ConfigError(f"method {method!r} needs at least {stages} NFE, got {nfe}")
-    return nfe // stages

@@ -42,7 +42,13 @@ class Checkpointer:
       read_only: open an existing directory without creating or deleting anything (eval).
     """
 
-    def __init__(self, workdir: str | os.PathLike, keep: int = 3, async_save: bool = True, read_only: bool = False):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        keep: int = 3,
+        async_save: bool = True,
+        read_only: bool = False,
+    ):
         _quiet_orbax()
         self.directory = checkpoint_dir(workdir)
         if read_only and not os.path.isdir(self.directory):
@@ -61,7 +67,9 @@ class Checkpointer:
         try:
             self._manager = ocp.CheckpointManager(self.directory, options=options)
         except Exception as err:  # orbax raises many kinds on an unreadable directory
-            raise CheckpointError(f"cannot open checkpoint directory {self.directory}: {err}") from err
+            raise CheckpointError(
+                f"cannot open checkpoint directory {self.directory}: {err}"
+            ) from err
 
     def latest_step(self) -> int | None:
         """The newest finished checkpoint's step, or ``None``."""
@@ -73,7 +81,9 @@ class Checkpointer:
     def save(self, state: TrainState) -> None:
         """Save ``state`` under its own step (asynchronously when enabled)."""
         step = int(jax.device_get(state.step))
-        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True)
+        self._manager.save(
+            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True
+        )
 
     def restore(self, target: TrainState, step: int | None = None) -> TrainState:
         """Restore the checkpoint at ``step`` (default: latest) onto ``target``'s structure.

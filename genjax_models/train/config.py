@@ -59,7 +59,13 @@ class TrainConfig:
     num_preview_samples: int = 64
 
     def __post_init__(self) -> None:
-        positive = ("batch_size", "log_every", "checkpoint_every", "keep_checkpoints", "steps_per_call")
+        positive = (
+            "batch_size",
+            "log_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "steps_per_call",
+        )
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -74,7 +80,9 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise unknown_name("schedule", self.schedule, SCHEDULES)
         if self.schedule == "cosine" and self.decay_steps < 1:
-            raise ConfigError("train.schedule=cosine needs train.decay_steps >= 1 (independent of steps)")
+            raise ConfigError(
+                "train.schedule=cosine needs train.decay_steps >= 1 (independent of steps)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,7 +93,9 @@ class TrainConfig:
         valid = {f.name: f for f in dataclasses.fields(cls)}
         bad = sorted(set(values) - set(valid))
         if bad:
-            raise ConfigError(f"unknown train option(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}")
+            raise ConfigError(
+                f"unknown train option(s) {', '.join(bad)}; valid: {', '.join(sorted(valid))}"
+            )
         return cls(**coerce_fields(cls, values, prefix="train."))
 
 
@@ -100,7 +110,10 @@ def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
         )
     if config.warmup_steps:
         return optax.join_schedules(
-            [optax.linear_schedule(0.0, config.lr, config.warmup_steps), optax.constant_schedule(config.lr)],
+            [
+                optax.linear_schedule(0.0, config.lr, config.warmup_steps),
+                optax.constant_schedule(config.lr),
+            ],
             [config.warmup_steps],
         )
     return optax.constant_schedule(config.lr)

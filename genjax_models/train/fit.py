@@ -138,7 +138,13 @@ def fit(
     start = int(jax.device_get(state.step))
     compiled: dict[int, Any] = {}
     preprocessing = ",".join(f"{k}={v}" for k, v in sorted(data.preprocessing.items()))
-    bar = tqdm(total=config.steps, initial=min(start, config.steps), disable=not progress, dynamic_ncols=True, unit="step")
+    bar = tqdm(
+        total=config.steps,
+        initial=min(start, config.steps),
+        disable=not progress,
+        dynamic_ncols=True,
+        unit="step",
+    )
     step, last_saved = start, resumed_from
     window_start, window_steps = time.perf_counter(), 0
     try:
@@ -150,7 +156,11 @@ def fit(
             losses = np.asarray(jax.device_get(metrics["loss"]))
             bad = first_nonfinite(losses)
             if bad is not None:
-                where = f"; the last good checkpoint (step {last_saved}) is kept in {workdir}" if workdir else ""
+                where = (
+                    f"; the last good checkpoint (step {last_saved}) is kept in {workdir}"
+                    if workdir
+                    else ""
+                )
                 raise NonFiniteLossError(
                     f"loss became {losses[bad]} at step {step + bad + 1}{where}. "
                     "Lower train.lr, set train.grad_clip, or check the data for extreme values"
@@ -171,7 +181,9 @@ def fit(
                 history.append(record)
                 if workdir is not None:
                     append_metrics(workdir, record)
-            if checkpointer is not None and (step % config.checkpoint_every == 0 or step == config.steps):
+            if checkpointer is not None and (
+                step % config.checkpoint_every == 0 or step == config.steps
+            ):
                 checkpointer.save(state)
                 last_saved = step
         if checkpointer is not None and last_saved != step:

@@ -1,11 +1,11 @@
-"""batch_indices / get_batch / iterate_batches."""
+"""batch_indices and the per-call epoch orders."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from genjax_models.data import batch_indices, get_batch, iterate_batches
+from genjax_models.data import batch_indices
 from genjax_models.errors import ConfigError
 
 
@@ -27,9 +27,9 @@ def test_deterministic_and_epoch_covers_distinct_examples():
 def test_jit_with_traced_step_matches_eager():
     key = jax.random.key(0)
     data = jnp.arange(50.0)[:, None] * jnp.ones((1, 3))
-    f = jax.jit(lambda step: get_batch(data, key, step, 8))
+    f = jax.jit(lambda step: data[batch_indices(key, step, 50, 8)])
     for s in (0, 5, 6, 13):
-        eager = np.asarray(get_batch(np.asarray(data), key, s, 8))
+        eager = np.asarray(data)[np.asarray(batch_indices(key, s, 50, 8))]
         np.testing.assert_array_equal(np.asarray(f(jnp.int32(s))), eager)
         np.testing.assert_array_equal(eager[:, 0], np.asarray(batch_indices(key, s, 50, 8)))
 
@@ -44,35 +44,3 @@ def test_jit_with_traced_step_matches_eager():
 def test_bad_batch_size(bad):
     with pytest.raises(ConfigError, match=f"batch_size={bad}.*50"):
         batch_indices(jax.random.key(0), 0, 50, bad)
-
-
-def test_iterate_batches_chunks_and_padding():
-    x = np.arange(23)[:, None].astype(np.float32)
-    chunks = list(iterate_batches(x, 10))
-    assert [len(c) for c in chunks] == [10, 10, 3]
-    np.testing.assert_array_equal(np.concatenate(chunks), x)
-    padded = list(iterate_batches(x, 10, pad=True))
-    assert all(c.shape == (10, 1) for c, _ in padded)
-    assert [int(v.sum()) for _, v in padded] == [10, 10, 3]
-    np.testing.assert_array_equal(np.concatenate([c[v] for c, v in padded]), x)
-    with pytest.raises(ConfigError):
-        list(iterate_batches(x, 0))
-
-
-@pytest.mark.parametrize("num_examples,batch_size,num_steps", [(100, 7, 1), (100, 7, 20), (50, 50, 5), (1000, 128, 3), (64, 3, 40)])
-def test_precomputed_epoch_orders_give_identical_indices(num_examples, batch_size, num_steps):
-    from genjax_models.data import batch_indices_from_orders, epoch_orders, epochs_spanned
-
-    key = jax.random.key(11)
-    steps_per_epoch = num_examples // batch_size
-    for start in (0, 3, steps_per_epoch - 1, 5 * steps_per_epoch + 2):
-        steps = range(start, start + num_steps)
-        touched = {s // steps_per_epoch for s in steps}
-        spanned = epochs_spanned(num_steps, num_examples, batch_size)
-        assert len(touched) <= spanned <= len(touched) + 1
-        first = start // steps_per_epoch
-        orders = epoch_orders(key, first, spanned, num_examples)
-        for step in steps:
-            want = batch_indices(key, step, num_examples, batch_size)
-            got = batch_indices_from_orders(orders, first, step, batch_size)
-            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

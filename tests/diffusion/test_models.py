@@ -54,7 +54,9 @@ def test_score_sde_variants_and_bad_settings(toy):
     with pytest.raises(UnknownNameError, match="heun"):
         get_model("edm", toy.spec, sampler="hune")
     with pytest.raises(ConfigError, match="process='ddpm'"):
-        get_model("edm", toy.spec).log_prob(None, jnp.zeros((1, 2)), jax.random.key(0), estimator="vlb")
+        get_model("edm", toy.spec).log_prob(
+            None, jnp.zeros((1, 2)), jax.random.key(0), estimator="vlb"
+        )
     with pytest.raises(ConfigError, match="dequantize"):
         get_model("ddpm", data.prepare(data.load_dataset("digits"), binarize="threshold(8)").spec)
     model = get_model("edm", toy.spec, **TINY)
@@ -64,7 +66,10 @@ def test_score_sde_variants_and_bad_settings(toy):
 
 @pytest.mark.smoke
 def test_exact_denoiser_gives_the_oracle_likelihood():
-    """Swap the network for the oracle denoiser: the model's pf-ode log_prob equals log p_{t_min}."""
+    """Swap the network for the oracle denoiser.
+
+    The model's pf-ode log_prob equals log p_{t_min}.
+    """
     with float64():
         mix = oracle.example_mixture(2, 3, dtype=jnp.float64)
         model = DiffusionModel(event_shape=(2,), process="vp", eval_steps=200)
@@ -101,7 +106,9 @@ def test_image_model_scaling_and_hutchinson(digits):
 
 
 def test_ddpm_vlb_estimator(digits):
-    model = get_model("ddpm", digits.spec, channels=8, channel_mult=(1,), num_steps=20, nfe=20, eval_steps=2)
+    model = get_model(
+        "ddpm", digits.spec, channels=8, channel_mult=(1,), num_steps=20, nfe=20, eval_steps=2
+    )
     batch = jnp.asarray(digits.train[:2])
     params = model.init(jax.random.key(0), batch)
     lp = model.log_prob(params, batch, jax.random.key(1), estimator="vlb")
@@ -111,11 +118,20 @@ def test_ddpm_vlb_estimator(digits):
 
 @pytest.mark.slow
 def test_short_training_beats_the_initial_density(toy):
-    """A few hundred steps of score-sde on eight-gaussians: PF-ODE test NLL drops and stays above the entropy."""
+    """A few hundred steps of score-sde on eight-gaussians.
+
+    The PF-ODE test NLL drops and stays above the entropy.
+    """
     model = get_model("score-sde", toy.spec, hidden=(64, 64), eval_steps=20)
-    config = TrainConfig(steps=400, batch_size=128, lr=2e-3, log_every=100, steps_per_call=50, ema_decay=0.99)
+    config = TrainConfig(
+        steps=400, batch_size=128, lr=2e-3, log_every=100, steps_per_call=50, ema_decay=0.99
+    )
     result = fit(model, toy, config, progress=False)
-    small = data.PreparedData(**{**toy.__dict__, "test": toy.test[:200]}) if hasattr(data, "PreparedData") else toy
+    small = (
+        data.PreparedData(**{**toy.__dict__, "test": toy.test[:200]})
+        if hasattr(data, "PreparedData")
+        else toy
+    )
     report = evaluate(model, result.state.eval_params, small, batch_size=200)
     entropy = toy.dataset.entropy
     assert report["estimator"] == "pf-ode" and report["log_prob_kind"] == "exact"
@@ -128,17 +144,54 @@ def test_short_training_beats_the_initial_density(toy):
 @pytest.mark.slow
 def test_cli_train_sample_eval(tmp_path, capsys):
     workdir = str(tmp_path / "run")
-    sets = ["model.hidden=(16,)", "model.nfe=10", "model.eval_steps=4", "train.batch_size=64", "train.log_every=5",
-            "train.checkpoint_every=10", "train.steps_per_call=5", "train.num_preview_samples=16"]
-    args = ["train", "edm", "--data", "eight-gaussians", "--steps", "10", "--workdir", workdir, "--no-progress"]
+    sets = [
+        "model.hidden=(16,)",
+        "model.nfe=10",
+        "model.eval_steps=4",
+        "train.batch_size=64",
+        "train.log_every=5",
+        "train.checkpoint_every=10",
+        "train.steps_per_call=5",
+        "train.num_preview_samples=16",
+    ]
+    args = [
+        "train",
+        "edm",
+        "--data",
+        "eight-gaussians",
+        "--steps",
+        "10",
+        "--workdir",
+        workdir,
+        "--no-progress",
+    ]
     for item in sets:
         args += ["--set", item]
     assert main(args) == 0
     out = str(tmp_path / "s.npy")
-    assert main(["sample", "--workdir", workdir, "--sampler", "dpm-solver++", "--nfe", "8", "--num", "7", "--out", out]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--workdir",
+                workdir,
+                "--sampler",
+                "dpm-solver++",
+                "--nfe",
+                "8",
+                "--num",
+                "7",
+                "--out",
+                out,
+            ]
+        )
+        == 0
+    )
     assert np.load(out).shape == (7, 2)
     capsys.readouterr()
-    assert main(["eval", "--workdir", workdir, "--option", "num_steps=4", "--batch-size", "500"]) == 0
+    assert (
+        main(["eval", "--workdir", workdir, "--option", "num_steps=4", "--batch-size", "500"]) == 0
+    )
     record = json.loads(capsys.readouterr().out)
     assert record["estimator"] == "pf-ode" and record["estimator_details"]["trace"] == "exact"
     # Bad sampler name / option / budget: one clear line, exit 2.

@@ -65,4 +65,6 @@ def check_bijector(bijector, x, *, atol: float = 1e-6, rtol: float = 1e-6) -> No
     # 5. under jit.
     y_jit, ldj_jit = jax.jit(bijector.forward_and_log_det)(x)
     np.testing.assert_allclose(np.asarray(y_jit), np.asarray(y), atol=atol, rtol=rtol)
-    np.testing.assert_allclose(np.asarray(ldj_jit), np.asarray(ldj), atol=atol * max(1, d), rtol=rtol)
+    np.testing.assert_allclose(
+        np.asarray(ldj_jit), np.asarray(ldj), atol=atol * max(1, d), rtol=rtol
+    )

@@ -51,7 +51,9 @@ def test_values_and_derivatives_equal_flax_conv(case, impl):
     # Same parameter tree as flax's Conv, so checkpoints and initialisers carry over.
     flax_params = flax_conv.init(jax.random.key(1), x)
     assert jax.tree_util.tree_structure(flax_params) == jax.tree_util.tree_structure(params)
-    assert jax.tree_util.tree_map(jnp.shape, flax_params) == jax.tree_util.tree_map(jnp.shape, params)
+    assert jax.tree_util.tree_map(jnp.shape, flax_params) == jax.tree_util.tree_map(
+        jnp.shape, params
+    )
 
     def ours_fn(p, x):
         return ours.apply(p, x)
@@ -87,10 +89,15 @@ def test_gradients_inside_scan_equal_flax_conv():
 
         return jax.jit(lambda p: jax.lax.scan(step, p, None, length=10))(params)
 
-    (final_ours, losses_ours), (final_flax, losses_flax) = train(ours, params), train(flax_conv, params)
+    (final_ours, losses_ours), (final_flax, losses_flax) = (
+        train(ours, params),
+        train(flax_conv, params),
+    )
     np.testing.assert_allclose(losses_ours, losses_flax, rtol=1e-10)
     assert losses_ours[-1] < losses_ours[0]
-    for a, b in zip(jax.tree_util.tree_leaves(final_ours), jax.tree_util.tree_leaves(final_flax), strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(final_ours), jax.tree_util.tree_leaves(final_flax), strict=True
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 

@@ -13,7 +13,6 @@ from genjax_models.ode import (
     hutchinson_divergence,
     integrate,
     rademacher,
-    steps_for_budget,
 )
 from tests.x64 import float64
 
@@ -115,6 +114,3 @@ def test_bad_options_are_clear():
         change_of_variables(
             lambda x, t: x, jnp.ones((1, 2)), jnp.linspace(0, 1, 3), divergence="trace"
         )
-    with pytest.raises(ConfigError, match="at least 4 NFE"):
-        steps_for_budget("rk4", 3)
-    assert steps_for_budget("heun", 9) == 4

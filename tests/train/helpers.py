@@ -12,7 +12,11 @@ def tiny_config(steps: int, seed: int = 0, model: str = "vae") -> dict:
     from genjax_models.train.run import resolve_config
     from tests.conftest import TINY_SETS
 
-    return resolve_config(model, flags={"data": "digits", "train": {"steps": steps, "seed": seed}}, overrides=TINY_SETS)
+    return resolve_config(
+        model,
+        flags={"data": "digits", "train": {"steps": steps, "seed": seed}},
+        overrides=TINY_SETS,
+    )
 
 
 def model_metrics(history: list[dict]) -> list[tuple]:

@@ -107,7 +107,9 @@ class _ExplodingModel:
 
 def test_nonfinite_loss_stops_with_the_step_and_keeps_last_good_checkpoint(tmp_path):
     data = prepare(load_dataset("eight-gaussians"))
-    config = TrainConfig(steps=20, batch_size=8, lr=1.0, log_every=5, checkpoint_every=5, steps_per_call=5)
+    config = TrainConfig(
+        steps=20, batch_size=8, lr=1.0, log_every=5, checkpoint_every=5, steps_per_call=5
+    )
     workdir = str(tmp_path / "run")
     with pytest.raises(NonFiniteLossError, match=r"at step 8\b.*step 5"):
         fit(_ExplodingModel(), data, config, workdir=workdir, progress=False)

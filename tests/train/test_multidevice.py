@@ -35,7 +35,8 @@ _SCRIPT = textwrap.dedent(
     workdir = tempfile.mkdtemp()
     half = dataclasses.replace(config, steps=25, checkpoint_every=25)
     fit(model, data, half, workdir=workdir, mesh=data_mesh(jax.devices()), progress=False)
-    resumed = fit(model, data, dataclasses.replace(half, steps=50), workdir=workdir, mesh=data_mesh(jax.devices()[:1]), progress=False)
+    resumed = fit(model, data, dataclasses.replace(half, steps=50), workdir=workdir, """
+    """mesh=data_mesh(jax.devices()[:1]), progress=False)
     out["resumed_from"] = resumed.resumed_from
     out["resumed"] = [r["loss"] for r in resumed.history]
     print(json.dumps(out))
@@ -46,8 +47,14 @@ _SCRIPT = textwrap.dedent(
 @pytest.mark.smoke
 @pytest.mark.slow
 def test_eight_devices_match_one_device():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     one, eight = np.array(out["1"]), np.array(out["8"])

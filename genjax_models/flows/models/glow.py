@@ -71,8 +71,17 @@ class Glow(BijectorFlow):
     name: ClassVar[str] = "glow"
     flatten_input: ClassVar[bool] = False
     default_run: ClassVar[RunRecipe] = RunRecipe(
-        data='digits', dequantize='uniform',
-        train={"steps": 300, "batch_size": 64, "lr": 0.001, "log_every": 50, "checkpoint_every": 150, "steps_per_call": 25, "grad_clip": 50.0},
+        data="digits",
+        dequantize="uniform",
+        train={
+            "steps": 300,
+            "batch_size": 64,
+            "lr": 0.001,
+            "log_every": 50,
+            "checkpoint_every": 150,
+            "steps_per_call": 25,
+            "grad_clip": 50.0,
+        },
     )
 
     def __post_init__(self) -> None:

@@ -71,8 +71,16 @@ class NSF(BijectorFlow):
 
     name: ClassVar[str] = "nsf"
     default_run: ClassVar[RunRecipe] = RunRecipe(
-        data='eight-gaussians', dequantize='uniform',
-        train={"steps": 3000, "batch_size": 256, "lr": 0.001, "log_every": 100, "checkpoint_every": 1000, "steps_per_call": 50},
+        data="eight-gaussians",
+        dequantize="uniform",
+        train={
+            "steps": 3000,
+            "batch_size": 256,
+            "lr": 0.001,
+            "log_every": 100,
+            "checkpoint_every": 1000,
+            "steps_per_call": 50,
+        },
     )
 
     def __post_init__(self) -> None:

@@ -69,8 +69,16 @@ class PlanarFlow(BijectorFlow):
 
     name: ClassVar[str] = "planar"
     default_run: ClassVar[RunRecipe] = RunRecipe(
-        data='eight-gaussians', dequantize='uniform',
-        train={"steps": 6000, "batch_size": 256, "lr": 0.003, "log_every": 100, "checkpoint_every": 1000, "steps_per_call": 50},
+        data="eight-gaussians",
+        dequantize="uniform",
+        train={
+            "steps": 6000,
+            "batch_size": 256,
+            "lr": 0.003,
+            "log_every": 100,
+            "checkpoint_every": 1000,
+            "steps_per_call": 50,
+        },
     )
 
     def __post_init__(self) -> None:
