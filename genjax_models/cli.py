@@ -154,6 +154,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _describe(name: str) -> None:
+    from genjax_models.fields import type_name
     from genjax_models.model import describe_fields, list_models, model_class
 
     cls = model_class(name)
@@ -176,8 +177,6 @@ def _describe(name: str) -> None:
     ):
         print(f"  {title}:" + ("" if options else " none"))
         for option in options:
-            from genjax_models.fields import type_name
-
             print(
                 f"    {option.name:<16} {type_name(option.type):<22} "
                 f"default {option.default!r:<18} {option.help}"

@@ -41,7 +41,13 @@ from jaxtyping import Array, Float
 from genjax_models.data.batch import Batch, as_batch, check_labels
 from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError, ShapeError, UnknownNameError, unknown_name
-from genjax_models.fields import Option, attribute_docs, coerce, dataclass_field_types
+from genjax_models.fields import (
+    Option,
+    attribute_docs,
+    coerce,
+    dataclass_field_types,
+    type_name,
+)
 
 LogProbKind = Literal["exact", "lower-bound", "estimate"]
 LabelUse = Literal["needs", "accepts", "ignores"]
@@ -290,8 +296,6 @@ class FieldInfo(NamedTuple):
 
 def describe_fields(name: str) -> list[FieldInfo]:
     """Return every ``--set model.X`` field of model ``name``: type, default and meaning."""
-    from genjax_models.fields import type_name
-
     cls = model_class(name)
     docs = attribute_docs(cls)
     types_ = dataclass_field_types(cls)

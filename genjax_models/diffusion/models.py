@@ -63,20 +63,25 @@ NETWORKS: tuple[str, ...] = ("auto", "mlp", "unet")
 
 
 def _sampler_option_union() -> tuple[Option, ...]:
-    """Every sampler's own options, each defaulting to ``None`` ("the sampler's default")."""
-    found: dict[str, tuple[Any, list[str]]] = {}
+    """Every sampler's own options, each defaulting to ``None`` ("the sampler's default").
+
+    The help text names the samplers that take the option and their defaults.
+    """
+    found: dict[str, dict[str, Any]] = {}
     for name in sampler_lib.SAMPLERS:
         for option, default in sampler_lib.sampler_options(name).items():
-            if option in ("dtype", "x_init", "cond"):
-                continue
-            tp, users = found.get(option, (None, []))
-            if tp is None and default is not None:
-                tp = type(default)
-            found[option] = (tp, [*users, name])
-    return tuple(
-        Option(option, (tp if tp is not None else float) | None, None, f"({', '.join(users)})")
-        for option, (tp, users) in sorted(found.items())
-    )
+            if option not in ("dtype", "x_init", "cond"):
+                found.setdefault(option, {})[name] = default
+    out = []
+    for option, users in sorted(found.items()):
+        defaults = [d for d in users.values() if d is not None]
+        tp = type(defaults[0]) if defaults else float
+        if len(users) == len(sampler_lib.SAMPLERS) and len(set(map(repr, users.values()))) == 1:
+            text = f"every sampler (default {next(iter(users.values()))!r})"
+        else:
+            text = ", ".join(f"{name} (default {d!r})" for name, d in users.items())
+        out.append(Option(option, tp | None, None, f"sampler option of {text}"))
+    return tuple(out)
 
 
 @dataclasses.dataclass(frozen=True)
