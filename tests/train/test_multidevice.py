@@ -1,5 +1,5 @@
-"""Data parallelism: 8 host devices give the same losses as 1 at the same global batch, and a
-checkpoint written on 8 devices restores on 1."""
+"""Data parallelism: 8 host devices give the same losses as 1 at the same global batch, a
+checkpoint written on 8 devices restores on 1, and labels are sharded with their examples."""
 
 from __future__ import annotations
 
@@ -39,6 +39,29 @@ _SCRIPT = textwrap.dedent(
     """mesh=data_mesh(jax.devices()[:1]), progress=False)
     out["resumed_from"] = resumed.resumed_from
     out["resumed"] = [r["loss"] for r in resumed.history]
+    # Labels are gathered and sharded like the examples (x[:, 0] == y, so err == 0 exactly).
+    import jax.numpy as jnp, numpy as np
+    from genjax_models.data import Dataset
+    from genjax_models.model import ModelBase
+
+    @dataclasses.dataclass(frozen=True)
+    class Echo(ModelBase):
+        labels = "needs"
+
+        def init(self, key, batch):
+            return {"w": jnp.ones(())}
+
+        def loss(self, params, batch, key):
+            x, y = self.check_batch(batch)
+            err = jnp.mean(jnp.abs(x[:, 0] - y))
+            return params["w"] ** 2 + err, {"err": err}
+
+    y = np.arange(64, dtype=np.int32) % 5
+    x = np.stack([y.astype(np.float32), np.zeros(64, np.float32)], -1)
+    echo_data = prepare(Dataset("echo", x, x[:8], y, y[:8]))
+    echo_config = TrainConfig(steps=4, batch_size=16, log_every=1, steps_per_call=2)
+    echo = fit(Echo((2,)), echo_data, echo_config, mesh=data_mesh(jax.devices()), progress=False)
+    out["echo_err"] = [r["err"] for r in echo.history]
     print(json.dumps(out))
     """
 )
@@ -67,3 +90,4 @@ def test_eight_devices_match_one_device():
     resumed = np.array(out["resumed"])
     assert resumed.shape == (50,)
     np.testing.assert_allclose(resumed, one, rtol=1e-4)
+    assert out["echo_err"] == [0.0] * 4  # labels travel with their examples on 8 devices
