@@ -15,7 +15,7 @@ annotation             accepts
 ``str``                text
 ``tuple[int, ...]``    sequences of ints; text ``(256, 128)``, ``[64]``, ``256,128``, ``64``
 ``tuple[float, float]``  a sequence of exactly two numbers
-``T | None``           ``None``; text ``none`` / ``null`` (any case); else as ``T``
+``T | None``           ``None``; text ``none`` / ``null`` (any case, unless ``T`` is ``str``)
 ``Literal[...]``       one of the listed values
 =====================  =====================================================================
 """
@@ -144,18 +144,18 @@ def coerce(name: str, value: Any, tp: Any) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
-            if type(None) in args:
-                return None
         options = [a for a in args if a is not type(None)]
+        # Text "none" is None unless the field also takes text ("none" is a binarize mode).
+        none_text = isinstance(value, str) and value.strip().lower() in _NONE and str not in args
+        if type(None) in args and (value is None or none_text):
+            return None
         if len(options) == 1:
             return coerce(name, value, options[0])
-        errors = []
         for option in options:
             try:
                 return coerce(name, value, option)
-            except ConfigError as err:
-                errors.append(str(err))
+            except ConfigError:
+                continue
         raise _fail(name, value, type_name(tp))
     if origin is Literal:
         for choice in args:

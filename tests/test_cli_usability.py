@@ -43,6 +43,9 @@ def test_set_values_are_parsed_as_the_field_type():
     assert config["model_config"] == {"use_scan": False, "hidden": (32, 32)}
     assert config["train"]["steps"] == 12 and config["train"]["lr"] == 3e-4
     assert resolve_config("nsf", overrides=["model.use_scan=1"])["model_config"]["use_scan"]
+    # "none" is a binarisation mode (text), but None for a field that takes no text.
+    vae = resolve_config("vae", overrides=["data.binarize=none", "model.num_levels=None"])
+    assert vae["data_config"]["binarize"] == "none" and vae["model_config"]["num_levels"] is None
     for bad, match in (("train.steps=1.5", "train.steps must be an int, got '1.5'"),
                        ("model.use_scan=yes", "model.use_scan must be a boolean"),
                        ("model.hidden=abc", "model.hidden must be a tuple")):
