@@ -258,6 +258,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
                   "score-based SDE (--set model.sde=vp|subvp|ve), PC sampling, PF-ODE likelihood"),
     "edm": ("genjax_models.diffusion.presets", "EDMModel",
             "EDM: preconditioned denoiser, Heun sampler, PF-ODE likelihood"),
+    "fvsbn": ("genjax_models.autoregressive.fvsbn", "FVSBN",
+              "fully visible sigmoid belief network: linear autoregressive model (exact)"),
 }
 
 

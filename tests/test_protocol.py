@@ -46,6 +46,7 @@ TINY: dict[str, tuple[DataSpec, dict]] = {
     "ddpm": (TOY, {"hidden": (8,), "nfe": 4, "eval_steps": 2}),
     "score-sde": (TOY, {"hidden": (8,), "nfe": 4, "eval_steps": 2}),
     "edm": (TOY, {"hidden": (8,), "nfe": 5, "eval_steps": 2}),
+    "fvsbn": (BINARY, {}),
 }
 
 

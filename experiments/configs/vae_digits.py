@@ -1,4 +1,4 @@
-"""VAE on sklearn digits (8x8, 1437/360 stratified split) thresholded at 8 (pixel > 8).
+"""VAE on sklearn digits (8x8, 1438/359 stratified split) thresholded at 8 (pixel > 8).
 
 Run:
     genjax train vae --config experiments/configs/vae_digits.py --workdir runs/vae_digits
