@@ -131,6 +131,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--batch-size", type=int, default=256, help="samples per call")
     sample.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    complete = sub.add_parser(
+        "complete",
+        formatter_class=fmt,
+        help="fill in the missing part of partly observed examples with a trained run",
+    )
+    complete.add_argument(
+        "--workdir", required=True, help="a run directory written by `genjax train`"
+    )
+    complete.add_argument(
+        "--mask",
+        required=True,
+        help="observed entries: top-half, bottom-half, left-half, right-half, random(P) "
+        "(each entry seen with probability P) or FILE.npy (bools, [*event] or [N, *event])",
+    )
+    complete.add_argument(
+        "--input", help="examples FILE.npy [N, *event]; default: the first test examples"
+    )
+    complete.add_argument(
+        "--examples", type=int, default=8, help="test examples to complete (without --input)"
+    )
+    complete.add_argument("--num", type=int, default=4, help="completions per example")
+    complete.add_argument("--seed", type=int, default=0, help="random seed")
+    complete.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="completion option, e.g. num_particles=64 (see `genjax describe`)",
+    )
+    complete.add_argument(
+        "--out",
+        help="output .png (rows: original, masked input, completions) or .npy "
+        "(completions [num, N, *event]); default WORKDIR/completions_seedS.png",
+    )
     return parser
 
 
@@ -174,7 +209,11 @@ def _describe(name: str) -> None:
     for title, options in (
         ("sample options (genjax sample --option NAME=VALUE)", cls.sample_options),
         ("log-prob options (genjax eval --option NAME=VALUE)", cls.log_prob_options),
+        ("completion options (genjax complete --option NAME=VALUE)", cls.complete_options),
     ):
+        if title.startswith("completion") and not cls.can_complete:
+            print("  completion (genjax complete): not supported")
+            continue
         print(f"  {title}:" + ("" if options else " none"))
         for option in options:
             print(
@@ -351,6 +390,75 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_complete(args: argparse.Namespace) -> int:
+    import jax
+    import numpy as np
+
+    from genjax_models import viz
+    from genjax_models.completion import make_mask
+    from genjax_models.data import Batch
+    from genjax_models.model import cannot_complete
+    from genjax_models.train.run import load_run
+
+    if args.num < 1:
+        raise GenjaxError(f"--num must be >= 1, got {args.num}")
+    if args.examples < 1:
+        raise GenjaxError(f"--examples must be >= 1, got {args.examples}")
+    out = args.out or os.path.join(args.workdir, f"completions_seed{args.seed}.png")
+    if not out.endswith((".png", ".npy")):
+        raise GenjaxError(f"--out must end in .png or .npy, got {out}")
+    raw = _parse_options(args.option)
+    run = load_run(args.workdir)
+    model = run.model
+    if not model.can_complete:
+        raise cannot_complete(model.name)
+    options = model.resolve_complete_options(raw)
+    labels = None
+    if args.input:
+        if not os.path.isfile(args.input):
+            raise GenjaxError(f"--input {args.input!r} does not exist")
+        examples = np.asarray(np.load(args.input, allow_pickle=False), np.float32)
+    else:
+        examples = np.asarray(run.data.split("test")[: args.examples], np.float32)
+        test_labels = run.data.split_labels("test")
+        if test_labels is not None and model.labels != "ignores":
+            labels = np.asarray(test_labels[: len(examples)])
+    if examples.shape[1:] != tuple(model.event_shape):
+        raise GenjaxError(
+            f"--input must hold examples [N, {', '.join(map(str, model.event_shape))}], "
+            f"got {list(examples.shape)}"
+        )
+    key = jax.random.key(args.seed)
+    mask_key, complete_key = jax.random.split(key)
+    observed = make_mask(args.mask, model.event_shape, len(examples), mask_key)
+    batch = examples if labels is None else Batch(examples, labels)
+    result = model.complete(run.params, complete_key, batch, observed, args.num, **options)
+    samples = np.asarray(result.samples)
+    for i, (log_p, exact) in enumerate(zip(result.log_p_observed, result.exact, strict=True)):
+        record = {
+            "example": i,
+            "observed": int(observed[i].sum()),
+            "log_p_observed_nats": float(log_p),
+            "kind": "exact" if bool(exact) else "estimate",
+        }
+        print(json.dumps(record))
+    if out.endswith(".npy"):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        tmp = out + ".tmp.npy"
+        np.save(tmp, samples)
+        os.replace(tmp, out)
+    else:
+        viz.save_completions(
+            examples,
+            observed,
+            samples,
+            out,
+            title=f"{run.config['model']}: original | observed ({args.mask}) | completions",
+        )
+    print(os.path.abspath(out))
+    return 0
+
+
 def _parse_options(items: Sequence[str]) -> dict[str, str]:
     """Split repeated ``KEY=VALUE`` strings; values stay text, typed by the model's options."""
     options: dict[str, str] = {}
@@ -368,6 +476,7 @@ COMMANDS = {
     "train": _cmd_train,
     "eval": _cmd_eval,
     "sample": _cmd_sample,
+    "complete": _cmd_complete,
 }
 
 

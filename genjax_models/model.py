@@ -13,7 +13,11 @@ exposing pure, jittable functions (``batch`` is a :class:`~genjax_models.data.ba
 - ``sample(params, key, num, *, labels=None, **options) -> [num, *event_shape]``;
 - ``log_prob(params, batch, key, **options) -> [B]``: nats per example, summed over dimensions;
 - ``describe_log_prob(**options) -> LogProbInfo(kind, estimator, details)``: ``kind`` is
-  ``"exact"``, ``"lower-bound"`` or ``"estimate"``; evaluation reports these words.
+  ``"exact"``, ``"lower-bound"`` or ``"estimate"``; evaluation reports these words;
+- ``complete(params, key, batch, observed, num_completions, **options) -> Completion``: fill in
+  the missing entries of partly observed data and return log p(x_observed), exact or estimated
+  per example (:mod:`genjax_models.completion`). Models that can set ``can_complete = True``
+  and declare ``complete_options``; the others refuse with one clear error.
 
 Options of ``sample`` and ``log_prob`` are declared once per model (:attr:`sample_options`,
 :attr:`log_prob_options`, tuples of :class:`~genjax_models.fields.Option`), so the CLI validates
@@ -38,6 +42,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from genjax_models.completion import Completion
 from genjax_models.data.batch import Batch, as_batch, check_labels
 from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError, ShapeError, UnknownNameError, unknown_name
@@ -116,6 +121,8 @@ class GenerativeModel(Protocol):
     labels: ClassVar[LabelUse]
     sample_options: ClassVar[tuple[Option, ...]]
     log_prob_options: ClassVar[tuple[Option, ...]]
+    complete_options: ClassVar[tuple[Option, ...]]
+    can_complete: ClassVar[bool]
     default_run: ClassVar[RunRecipe]
     event_shape: tuple[int, ...]
 
@@ -141,6 +148,16 @@ class GenerativeModel(Protocol):
 
     def describe_log_prob(self, **options: Any) -> LogProbInfo: ...
 
+    def complete(
+        self,
+        params: Params,
+        key: jax.Array,
+        batch: Batch | jax.Array,
+        observed: jax.Array,
+        num_completions: int,
+        **options: Any,
+    ) -> Completion: ...
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelBase:
@@ -160,6 +177,8 @@ class ModelBase:
     labels: ClassVar[LabelUse] = "ignores"
     sample_options: ClassVar[tuple[Option, ...]] = ()
     log_prob_options: ClassVar[tuple[Option, ...]] = ()
+    complete_options: ClassVar[tuple[Option, ...]] = ()
+    can_complete: ClassVar[bool] = False
     default_run: ClassVar[RunRecipe] = RunRecipe()
 
     def __post_init__(self) -> None:
@@ -234,6 +253,30 @@ class ModelBase:
         """Return the complete, typed log-prob options (unknown names raise)."""
         return resolve_options(self.log_prob_options, options, f"{self.name} log_prob")
 
+    def resolve_complete_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Return the complete, typed completion options (unknown names raise)."""
+        return resolve_options(self.complete_options, options, f"{self.name} complete")
+
+    # -------------------------------------------------------------- completion
+    def complete(
+        self,
+        params: Params,
+        key: jax.Array,
+        batch: Batch | jax.Array,
+        observed: jax.Array,
+        num_completions: int,
+        **options: Any,
+    ) -> Completion:
+        """Complete partly observed data (see :mod:`genjax_models.completion`).
+
+        Models that cannot complete data keep this default, which raises.
+
+        Raises:
+          ConfigError: this model cannot complete data (the message lists those that can).
+        """
+        del params, key, batch, observed, num_completions, options
+        raise cannot_complete(self.name)
+
 
 # name -> (module, class, one-line description). A new family adds one line here.
 _REGISTRY: dict[str, tuple[str, str, str]] = {
@@ -260,6 +303,12 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
             "EDM: preconditioned denoiser, Heun sampler, PF-ODE likelihood"),
     "fvsbn": ("genjax_models.autoregressive.fvsbn", "FVSBN",
               "fully visible sigmoid belief network: linear autoregressive model (exact)"),
+    "nade": ("genjax_models.autoregressive.nade", "NADE",
+             "neural autoregressive density estimator: tied weights, O(DH) pass (exact)"),
+    "made": ("genjax_models.autoregressive.made", "MADEModel",
+             "masked autoencoder, order-agnostic, ensemble as a true mixture (exact)"),
+    "pixelcnn": ("genjax_models.autoregressive.pixelcnn", "PixelCNN",
+                 "gated PixelCNN: masked convolutions, no blind spot (exact)"),
 }
 
 
@@ -274,6 +323,15 @@ def model_class(name: str) -> type[ModelBase]:
         raise unknown_name("model", name, _REGISTRY)
     module_name, class_name, _ = _REGISTRY[name]
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def cannot_complete(name: str) -> ConfigError:
+    """Return the error for a model that cannot complete data, naming the models that can."""
+    able = [other for other in list_models() if model_class(other).can_complete]
+    return ConfigError(
+        f"{name} cannot complete partly observed data; models that can: "
+        f"{', '.join(able) or 'none'}"
+    )
 
 
 def check_overrides(cls: type, overrides: dict[str, Any]) -> None:

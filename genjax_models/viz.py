@@ -66,6 +66,50 @@ def save_samples(samples: Any, path: str, title: str | None = None) -> str:
     return path
 
 
+def save_completions(
+    originals: Any, observed: Any, completions: Any, path: str, title: str | None = None
+) -> str:
+    """Save one row per example: the original, the observed part, then each completion.
+
+    Args:
+      originals: ``[N, H, W(, C)]`` images in [0, 1].
+      observed: ``[N, H, W(, C)]`` bools (True = observed); missing entries show as a
+        checkerboard of 0.25 / 0.75 grey in the second column.
+      completions: ``[K, N, H, W(, C)]``.
+      path: the ``.png`` to write.
+      title: optional title.
+
+    Raises:
+      ValueError: the examples are not images (2-D or 3-D events).
+    """
+    plt = _pyplot()
+    originals = np.asarray(originals, np.float32)
+    observed = np.asarray(observed, bool)
+    completions = np.asarray(completions, np.float32)
+    if originals.ndim not in (3, 4):
+        raise ValueError(
+            f"completion pictures need images [N, H, W(, C)], got {originals.shape}; "
+            "write an .npy instead"
+        )
+    height, width = originals.shape[1:3]
+    checker = (np.add.outer(np.arange(height), np.arange(width)) % 2) * 0.5 + 0.25
+    checker = checker.reshape((height, width) + (1,) * (originals.ndim - 3))
+    masked = np.where(observed, originals, checker)
+    columns = [originals, masked, *completions]  # each [N, ...]
+    tiles = np.stack(columns, axis=1).reshape(-1, *originals.shape[1:])
+    grid = image_grid(tiles, columns=len(columns))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig, ax = plt.subplots(figsize=(1.0 * len(columns) + 1, 1.0 * len(originals) + 1))
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
 def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
     """Return the bias-corrected exponential moving average of ``values`` (TensorBoard's smoothing).
 

@@ -47,6 +47,11 @@ TINY: dict[str, tuple[DataSpec, dict]] = {
     "score-sde": (TOY, {"hidden": (8,), "nfe": 4, "eval_steps": 2}),
     "edm": (TOY, {"hidden": (8,), "nfe": 5, "eval_steps": 2}),
     "fvsbn": (BINARY, {}),
+    "nade": (BINARY, {"hidden": 4}),
+    "made": (BINARY, {"hidden": (16,), "num_masks": 2}),
+    "pixelcnn": (
+        BINARY, {"channels": 4, "num_layers": 2, "kernel_size": 3, "first_kernel_size": 3}
+    ),
 }
 
 

@@ -11,6 +11,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "elu": nn.elu,
     "gelu": nn.gelu,
     "relu": nn.relu,
+    "sigmoid": nn.sigmoid,
     "silu": nn.silu,
     "softplus": nn.softplus,
     "tanh": nn.tanh,

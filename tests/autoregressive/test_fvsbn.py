@@ -128,3 +128,65 @@ def test_short_fit_beats_the_independent_bernoulli_baseline():
     assert report["log_prob_kind"] == "exact" and report["estimator"] == "exact"
     # Independent Bernoulli: 25.2 nats per image on this split (shared/REFERENCE.md).
     assert report["nll_nats"] < 25.2 - 3.0, report["nll_nats"]  # measured: 18.6
+
+
+def test_fit_matches_independent_logistic_regressions_from_scikit_learn():
+    """FVSBN = D logistic regressions: a full-batch fit equals scikit-learn's, pixel by pixel.
+
+    Objective per pixel (scikit-learn's, bias unpenalised): mean log-loss + |w|^2 / (2 C N).
+    Pixels constant in the training split (their MLE bias is infinite) are left out of both.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    data = prepare(load_dataset("digits"), binarize="threshold(8)")
+    train = np.asarray(data.train, np.float64).reshape(len(data.train), -1)
+    test = np.asarray(data.test, np.float64).reshape(len(data.test), -1)
+    n, d = train.shape
+    c_inverse = 1.0  # sklearn's C
+    varying = np.array([0 < train[:, i].mean() < 1 for i in range(d)])
+    sk_nll = np.zeros(len(test))
+    for i in np.flatnonzero(varying):
+        if i == 0 or not varying[:i].any():
+            p = train[:, i].mean()
+            prob = np.full(len(test), p)
+        else:
+            lr = LogisticRegression(C=c_inverse, max_iter=2000, tol=1e-8)
+            lr.fit(train[:, :i], train[:, i])
+            prob = lr.predict_proba(test[:, :i])[:, 1]
+        sk_nll -= test[:, i] * np.log(prob) + (1 - test[:, i]) * np.log1p(-prob)
+
+    with float64():
+        model = FVSBN((d,))
+        keep = jnp.asarray(varying, jnp.float64)
+        x_train, x_test = jnp.asarray(train), jnp.asarray(test)
+
+        def objective(params):
+            per_dim = model.conditional.log_prob(
+                model.conditional_outputs(params, x_train, None), x_train
+            )
+            w = model.masked_weights(params)
+            return -(per_dim * keep).sum(1).mean() + (keep @ (w**2).sum(1)) / (2 * c_inverse * n)
+
+        import optax
+
+        params = model.init(jax.random.key(0), x_train)
+        solver = optax.lbfgs()
+        state = solver.init(params)
+        value_and_grad = optax.value_and_grad_from_state(objective)
+
+        @jax.jit
+        def step(carry, _):
+            params, state = carry
+            value, grad = value_and_grad(params, state=state)
+            updates, state = solver.update(
+                grad, state, params, value=value, grad=grad, value_fn=objective
+            )
+            return (optax.apply_updates(params, updates), state), value
+
+        (params, _), _ = jax.lax.scan(step, (params, state), None, length=300)
+        per_dim = model.conditional.log_prob(
+            model.conditional_outputs(params, x_test, None), x_test
+        )
+        ours = -float(((per_dim * keep).sum(1)).mean())
+    # Measured: 18.0341 vs 18.0341 nats; the issue asks for 0.3, the optimum allows far less.
+    assert abs(ours - sk_nll.mean()) < 0.01, (ours, sk_nll.mean())
