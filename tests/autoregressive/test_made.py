@@ -36,7 +36,9 @@ def _perturbed(model: MADEModel, seed: int = 0, scale: float = 1.0):
     leaves, tree = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(jax.random.key(seed + 1), len(leaves))
     return jax.tree_util.tree_unflatten(
-        tree, [scale * jax.random.normal(k, a.shape, a.dtype) for k, a in zip(keys, leaves, strict=True)]
+        tree,
+        [scale * jax.random.normal(k, a.shape, a.dtype)
+         for k, a in zip(keys, leaves, strict=True)],
     )
 
 
