@@ -345,6 +345,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_path(out: str | None, workdir: str, default: str) -> str:
+    """Return ``--out`` (or ``WORKDIR/default``), which must be a ``.png`` or ``.npy`` path."""
+    out = out or os.path.join(workdir, default)
+    if not out.endswith((".png", ".npy")):
+        raise GenjaxError(f"--out must end in .png or .npy, got {out}")
+    return out
+
+
+def _save_array(path: str, array: Any) -> None:
+    """Write ``array`` to ``path`` (.npy) atomically: a failed write leaves no partial file."""
+    import numpy as np
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
@@ -357,9 +375,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise GenjaxError(f"--num must be >= 1, got {args.num}")
     if args.batch_size < 1:
         raise GenjaxError(f"--batch-size must be >= 1, got {args.batch_size}")
-    out = args.out or os.path.join(args.workdir, f"samples_seed{args.seed}.png")
-    if not out.endswith((".png", ".npy")):
-        raise GenjaxError(f"--out must end in .png or .npy, got {out}")
+    out = _output_path(args.out, args.workdir, f"samples_seed{args.seed}.png")
     if args.nfe is not None and args.nfe < 1:
         raise GenjaxError(f"--nfe must be >= 1, got {args.nfe}")
     raw = _parse_options(args.option)
@@ -380,10 +396,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         chunks.append(np.asarray(run.model.sample(run.params, chunk_key, size, **options)))
     samples = np.concatenate(chunks)
     if out.endswith(".npy"):
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        tmp = out + ".tmp.npy"
-        np.save(tmp, samples)
-        os.replace(tmp, out)
+        _save_array(out, samples)
     else:
         viz.save_samples(samples, out, title=f"{run.config['model']} samples (seed {args.seed})")
     print(os.path.abspath(out))
@@ -404,9 +417,7 @@ def _cmd_complete(args: argparse.Namespace) -> int:
         raise GenjaxError(f"--num must be >= 1, got {args.num}")
     if args.examples < 1:
         raise GenjaxError(f"--examples must be >= 1, got {args.examples}")
-    out = args.out or os.path.join(args.workdir, f"completions_seed{args.seed}.png")
-    if not out.endswith((".png", ".npy")):
-        raise GenjaxError(f"--out must end in .png or .npy, got {out}")
+    out = _output_path(args.out, args.workdir, f"completions_seed{args.seed}.png")
     raw = _parse_options(args.option)
     run = load_run(args.workdir)
     model = run.model
@@ -443,10 +454,7 @@ def _cmd_complete(args: argparse.Namespace) -> int:
         }
         print(json.dumps(record))
     if out.endswith(".npy"):
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        tmp = out + ".tmp.npy"
-        np.save(tmp, samples)
-        os.replace(tmp, out)
+        _save_array(out, samples)
     else:
         viz.save_completions(
             examples,
