@@ -26,29 +26,34 @@ from tests.autoregressive.oracles import (
 from tests.x64 import float64
 
 
-def _model_and_params(
-    spec: DataSpec, hidden: int = 5, seed: int = 0, noise: float = 1.0, **kwargs
-):
+def _model_and_params(spec: DataSpec, hidden: int = 5, seed: int = 0, noise: float = 1.0, **kwargs):
     model = NADE.from_spec(spec, hidden=hidden, **kwargs)
     x = jnp.zeros((1, *model.event_shape))
     params = model.init(jax.random.key(seed), x)
     leaves, tree = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(jax.random.key(seed + 1), len(leaves))
-    noisy = [leaf + noise * jax.random.normal(k, leaf.shape, leaf.dtype)
-             for leaf, k in zip(leaves, keys, strict=True)]
+    noisy = [
+        leaf + noise * jax.random.normal(k, leaf.shape, leaf.dtype)
+        for leaf, k in zip(leaves, keys, strict=True)
+    ]
     return model, jax.tree_util.tree_unflatten(tree, noisy)
 
 
-def test_cumulative_sum_pass_equals_the_naive_one():
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_cumulative_sum_pass_equals_the_naive_one(activation):
     with float64():
-        model, params = _model_and_params(DataSpec((3, 3, 1), "binary", 2), hidden=7)
+        model, params = _model_and_params(
+            DataSpec((3, 3, 1), "binary", 2), hidden=7, activation=activation
+        )
         x = jax.random.bernoulli(jax.random.key(2), 0.5, (4, 9)).astype(jnp.float64)
         fast = model.conditional_outputs(params, x, None)
+        assert fast.dtype == jnp.float64 and fast.shape == (4, 9, 1)
+        sigma = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}[activation]
         naive = []
         for i in range(9):  # one network per conditional, from scratch: O(D^2 H) in all
             a = params["c"] + x[:, :i] @ params["W"][:i]
-            naive.append(jax.nn.sigmoid(a) @ params["V"][i] + params["b"][i])
-        np.testing.assert_allclose(fast, jnp.stack(naive, axis=1), atol=1e-12)
+            naive.append(sigma(a) @ params["V"][i] + params["b"][i])
+        np.testing.assert_allclose(fast, jnp.stack(naive, axis=1), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -62,9 +67,7 @@ def test_normalised_by_enumeration(spec, levels):
 
 def test_rnade_density_integrates_to_one_in_2d():
     with float64():
-        model, params = _model_and_params(
-            DataSpec((2,), "continuous"), num_components=3, noise=0.5
-        )
+        model, params = _model_and_params(DataSpec((2,), "continuous"), num_components=3, noise=0.5)
         assert model.likelihood == "gaussian-mixture"
         side = jnp.linspace(-20.0, 20.0, 1001)
         grid = jnp.stack(jnp.meshgrid(side, side, indexing="ij"), -1).reshape(-1, 2)
@@ -90,7 +93,11 @@ def test_incremental_sampling_step_equals_the_full_pass():
         for t in range(5):
             partial = x.at[:, t:].set(0.0)  # what the sampler holds at step t
             out, state = model.sample_step(params, state, partial, jnp.asarray(t), None)
-            np.testing.assert_allclose(out, full[:, t], atol=1e-12)
+            np.testing.assert_allclose(out, full[:, t], rtol=0, atol=1e-12)
+        # And through the scan: samples are binary with finite log-probabilities.
+        samples = model.sample(params, jax.random.key(2), 64)
+        assert samples.shape == (64, 5) and set(np.unique(samples)) <= {0.0, 1.0}
+        assert np.all(np.isfinite(model.log_prob(params, samples, None)))
 
 
 def test_sample_frequencies_match_the_enumerated_probabilities():
@@ -103,8 +110,11 @@ def test_completion_of_an_observed_prefix_is_exact():
         model, params = _model_and_params(DataSpec((2, 2), "binary", 2), hidden=3, seed=6)
         observed = np.array([[True, True], [False, False]])
         x = jnp.array([[1.0, 0.0], [0.0, 0.0]])
-        tv, log_p, exact = completion_total_variation(model, params, x, observed, 20_000)
-        assert abs(log_p - exact) < 1e-9 and tv < 0.03
+        tv, log_p, enumerated = completion_total_variation(model, params, x, observed, 20_000)
+        assert abs(log_p - enumerated) < 1e-9 and tv < 0.03, (log_p, enumerated, tv)
+        result = model.complete(params, jax.random.key(0), x[None], observed, 4)
+        assert bool(result.exact[0])  # the top half precedes the bottom half in raster order
+        np.testing.assert_array_equal(np.asarray(result.samples)[:, 0, 0], [[1.0, 0.0]] * 4)
 
 
 def test_bad_settings_are_refused():
