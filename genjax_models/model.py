@@ -309,6 +309,10 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
              "masked autoencoder, order-agnostic, ensemble as a true mixture (exact)"),
     "pixelcnn": ("genjax_models.autoregressive.pixelcnn", "PixelCNN",
                  "gated PixelCNN: masked convolutions, no blind spot (exact)"),
+    "ar-transformer": ("genjax_models.autoregressive.transformer", "ARTransformer",
+                       "causal Transformer decoder with key/value-cached sampling (exact)"),
+    "rnn": ("genjax_models.autoregressive.rnn", "AutoregressiveRNN",
+            "autoregressive GRU/LSTM over the raster sequence, hidden-state sampling (exact)"),
 }
 
 

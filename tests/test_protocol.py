@@ -52,6 +52,8 @@ TINY: dict[str, tuple[DataSpec, dict]] = {
     "pixelcnn": (
         BINARY, {"channels": 4, "num_layers": 2, "kernel_size": 3, "first_kernel_size": 3}
     ),
+    "ar-transformer": (BINARY, {"width": 8, "num_layers": 1, "num_heads": 2, "mlp_ratio": 2}),
+    "rnn": (BINARY, {"hidden": 8, "embed_dim": 4}),
 }
 
 

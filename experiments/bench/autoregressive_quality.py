@@ -54,6 +54,8 @@ RUNS: dict[str, list[tuple[str, str, list[str]]]] = {  # part -> (label, config 
         ("nade", "nade_digits.py", []),
         ("made", "made_digits.py", []),
         ("pixelcnn", "pixelcnn_digits.py", []),
+        ("ar-transformer", "ar_transformer_digits.py", []),
+        ("rnn", "rnn_digits.py", []),
     ],
     "grey": [
         ("fvsbn-categorical", "fvsbn_digits.py", GREY),

@@ -6,13 +6,17 @@ from genjax_models.autoregressive.fvsbn import FVSBN, LIKELIHOODS, strictly_lowe
 from genjax_models.autoregressive.made import MADEModel
 from genjax_models.autoregressive.nade import NADE
 from genjax_models.autoregressive.pixelcnn import PixelCNN
+from genjax_models.autoregressive.rnn import AutoregressiveRNN
+from genjax_models.autoregressive.transformer import ARTransformer
 
 __all__ = [
     "CONDITIONALS",
     "FVSBN",
     "LIKELIHOODS",
     "NADE",
+    "ARTransformer",
     "AutoregressiveModel",
+    "AutoregressiveRNN",
     "Conditional",
     "MADEModel",
     "PixelCNN",
