@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="sample option, e.g. mean=true (see `genjax describe`)",
     )
+    sample.add_argument(
+        "--label",
+        metavar="K[,K...]",
+        help="class label(s) for a conditional model (e.g. pixelcnn with model.num_classes): "
+        "one class for every sample, or a comma list repeated over the samples (0,1,...,9 "
+        "gives rows of classes in a 10-column grid)",
+    )
     sample.add_argument("--batch-size", type=int, default=256, help="samples per call")
     sample.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -363,6 +370,28 @@ def _save_array(path: str, array: Any) -> None:
     os.replace(tmp, path)
 
 
+def _sample_labels(model: Any, spec: str | None, num: int) -> Any:
+    """Return the ``[num]`` int labels ``--label`` asks for (None without it), checked eagerly.
+
+    ``spec`` is one integer or a comma list repeated cyclically over the ``num`` samples.
+    """
+    import numpy as np
+
+    if spec is None:
+        if model.labels == "needs":
+            raise GenjaxError(f"{model.name} is conditional: pass --label K (or K1,K2,...)")
+        return None
+    try:
+        classes = [int(part) for part in spec.split(",")]
+    except ValueError:
+        raise GenjaxError(
+            f"--label must be an integer or a comma list of integers, got {spec!r}"
+        ) from None
+    labels = np.resize(np.asarray(classes, np.int32), num)
+    model.check_sample_labels(labels, num)  # unconditional models and out-of-range classes
+    return labels
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
@@ -386,14 +415,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     resolved = run.model.resolve_sample_options(options)
     shown = ", ".join(f"{k}={v}" for k, v in resolved.items() if v is not None) or "none"
     print(f"sampling {args.num} from {run.config['model']} (options: {shown})", file=sys.stderr)
+    labels = _sample_labels(run.model, args.label, args.num)
     key = jax.random.key(args.seed)
-    sizes = [
-        min(args.batch_size, args.num - start) for start in range(0, args.num, args.batch_size)
-    ]
+    starts = list(range(0, args.num, args.batch_size))
     chunks = []
-    for i, size in enumerate(tqdm(sizes, disable=args.no_progress, unit="batch", leave=False)):
-        chunk_key = key if len(sizes) == 1 else jax.random.fold_in(key, i)
-        chunks.append(np.asarray(run.model.sample(run.params, chunk_key, size, **options)))
+    for i, start in enumerate(tqdm(starts, disable=args.no_progress, unit="batch", leave=False)):
+        size = min(args.batch_size, args.num - start)
+        chunk_key = key if len(starts) == 1 else jax.random.fold_in(key, i)
+        chunk_labels = None if labels is None else labels[start : start + size]
+        chunks.append(np.asarray(
+            run.model.sample(run.params, chunk_key, size, labels=chunk_labels, **options)
+        ))
     samples = np.concatenate(chunks)
     if out.endswith(".npy"):
         _save_array(out, samples)

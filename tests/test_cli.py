@@ -352,3 +352,27 @@ def test_config_file_then_flags_then_set(tmp_path, capsys):
         ],
         "does not exist",
     )
+
+
+def test_sample_with_labels_from_a_class_conditional_pixelcnn(trained, tmp_path, capsys):
+    workdir = tmp_path / "pixelcnn"
+    sets = ["model.num_classes=10", "model.channels=4", "model.num_layers=2",
+            "model.kernel_size=3", "model.first_kernel_size=3", "train.steps_per_call=5",
+            "train.log_every=5", "train.checkpoint_every=10", "train.num_preview_samples=4"]
+    assert main(["train", "pixelcnn", "--steps", "10", "--workdir", str(workdir),
+                 "--no-progress", *[a for s in sets for a in ("--set", s)]]) == 0
+    out = {k: tmp_path / f"{k}.npy" for k in ("cycle", "three", "seven")}
+    base = ["sample", "--workdir", str(workdir), "--seed", "4"]
+    assert main([*base, "--num", "10", "--label", "0,1,2,3,4,5,6,7,8,9",
+                 "--out", str(out["cycle"])]) == 0
+    cycle = np.load(out["cycle"])
+    assert cycle.shape == (10, 8, 8, 1) and set(np.unique(cycle)) <= {0.0, 1.0}
+    for name, label in (("three", "3"), ("seven", "7")):
+        assert main([*base, "--num", "6", "--label", label, "--out", str(out[name])]) == 0
+    # Same key, different class: the labels reach the network (a dropped label would not).
+    assert not np.array_equal(np.load(out["three"]), np.load(out["seven"]))
+    capsys.readouterr()
+    _expect_error(capsys, [*base, "--label", "10"], "labels must lie in 0..9")
+    _expect_error(capsys, [*base, "--label", "three"], "--label must be an integer")
+    _expect_error(capsys, ["sample", "--workdir", str(trained), "--label", "1"],
+                  "unconditional")

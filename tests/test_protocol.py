@@ -37,6 +37,8 @@ IMAGES = DataSpec((8, 8, 1), "continuous", 17, -64 * math.log(17))
 TINY: dict[str, tuple[DataSpec, dict]] = {
     "vae": (BINARY, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
     "iwae": (BINARY, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
+    "gmm": (TOY, {"num_components": 2, "em_iterations": 3}),
+    "mob": (BINARY, {"num_components": 3, "em_iterations": 3}),
     "realnvp": (TOY, {"num_layers": 2, "hidden": (8,)}),
     "maf": (TOY, {"num_layers": 2, "hidden": (8,)}),
     "nsf": (TOY, {"num_layers": 2, "hidden": (8,), "num_bins": 4}),

@@ -40,9 +40,13 @@ LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "distrax", "n
 
 
 def parse_args(
-    description: str, argv: list[str] | None = None, parts: tuple[str, ...] | None = None
+    description: str,
+    argv: list[str] | None = None,
+    parts: tuple[str, ...] | None = None,
+    only: bool = False,
 ) -> argparse.Namespace:
-    """Parse the common benchmark flags (``--quick``; ``--part`` where a benchmark has parts)."""
+    """Parse the common benchmark flags (``--quick``; ``--part`` where a benchmark has parts;
+    ``--only`` where a benchmark can rerun some of its runs and merge them into its results)."""
     parser = argparse.ArgumentParser(description=description.strip().splitlines()[0])
     parser.add_argument(
         "--quick",
@@ -55,6 +59,12 @@ def parse_args(
             choices=("all", *parts),
             default="all",
             help="run one part only; writes <name>_<part>.json",
+        )
+    if only:
+        parser.add_argument(
+            "--only",
+            metavar="LABEL[,LABEL...]",
+            help="rerun these runs only, replacing them in the existing results file",
         )
     return parser.parse_args(argv)
 

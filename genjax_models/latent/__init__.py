@@ -1,4 +1,5 @@
-"""Latent-variable models: VAE, IWAE, their bounds and likelihoods, and the PPCA oracle."""
+"""Latent-variable models: Gaussian mixture and mixture of Bernoullis (EM), VAE, IWAE, their
+bounds and likelihoods, and the PPCA oracle."""
 
 from genjax_models.latent.bounds import (
     gaussian_kl_standard,
@@ -6,6 +7,7 @@ from genjax_models.latent.bounds import (
     iwae_bound,
     log_importance_weights,
 )
+from genjax_models.latent.gmm import COVARIANCES, GaussianMixture
 from genjax_models.latent.iwae import IWAE
 from genjax_models.latent.likelihoods import (
     bernoulli_log_likelihood,
@@ -13,22 +15,40 @@ from genjax_models.latent.likelihoods import (
     gaussian_log_likelihood,
 )
 from genjax_models.latent.linear_gaussian import ppca_log_prob, ppca_posterior
+from genjax_models.latent.mixture import (
+    MixtureModel,
+    assign,
+    em_step,
+    fit_em,
+    kmeans_plus_plus,
+    responsibilities,
+)
+from genjax_models.latent.mob import MixtureOfBernoullis
 from genjax_models.latent.networks import Decoder, GaussianEncoder
 from genjax_models.latent.vae import LIKELIHOODS, VAE
 
 __all__ = [
+    "COVARIANCES",
     "IWAE",
     "LIKELIHOODS",
     "VAE",
     "Decoder",
     "GaussianEncoder",
+    "GaussianMixture",
+    "MixtureModel",
+    "MixtureOfBernoullis",
+    "assign",
     "bernoulli_log_likelihood",
     "discretized_logistic_log_likelihood",
+    "em_step",
+    "fit_em",
     "gaussian_kl_standard",
     "gaussian_log_likelihood",
     "importance_log_prob",
     "iwae_bound",
+    "kmeans_plus_plus",
     "log_importance_weights",
     "ppca_log_prob",
     "ppca_posterior",
+    "responsibilities",
 ]
