@@ -317,6 +317,10 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
                        "causal Transformer decoder with key/value-cached sampling (exact)"),
     "rnn": ("genjax_models.autoregressive.rnn", "AutoregressiveRNN",
             "autoregressive GRU/LSTM over the raster sequence, hidden-state sampling (exact)"),
+    "categorical-vae": ("genjax_models.discrete.categorical_vae", "CategoricalVAE",
+                        "VAE with categorical latents (20 x 10), any discrete gradient estimator"),
+    "bernoulli-vae": ("genjax_models.discrete.bernoulli_vae", "BernoulliVAE",
+                      "VAE with Bernoulli latents (200), any discrete gradient estimator"),
 }
 
 

@@ -56,6 +56,10 @@ TINY: dict[str, tuple[DataSpec, dict]] = {
     ),
     "ar-transformer": (BINARY, {"width": 8, "num_layers": 1, "num_heads": 2, "mlp_ratio": 2}),
     "rnn": (BINARY, {"hidden": 8, "embed_dim": 4}),
+    "categorical-vae": (BINARY, {"hidden": (8,), "num_latents": 2, "num_classes": 3,
+                                 "baseline_hidden": (4,), "eval_samples": 3, "eval_chunk": 3}),
+    "bernoulli-vae": (BINARY, {"hidden": (8,), "num_latents": 3, "baseline_hidden": (4,),
+                               "eval_samples": 3, "eval_chunk": 3}),
 }
 
 
