@@ -3,7 +3,7 @@
 (The Bernoulli-latent sibling of categorical_vae_mnist5k.py: the K = 2 case of the same code.)
 
 Run:
-    genjax train bernoulli-vae --config experiments/configs/categorical_vae_bernoulli_mnist5k.py \\
+    genjax train bernoulli-vae --config experiments/configs/bernoulli_vae_mnist5k.py \\
         --workdir runs/bernoulli_vae_mnist5k
     genjax eval --workdir runs/bernoulli_vae_mnist5k --k 1000
 
