@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax.sharding import Mesh
 
 from genjax_models import viz
@@ -57,7 +58,11 @@ def train_and_evaluate(
         record_config(workdir, complete)
     params = result.state.eval_params
     preview_key = jax.random.fold_in(jax.random.key(train_config.seed), 3)
-    samples = model.sample(params, preview_key, train_config.num_preview_samples)
+    num_preview = train_config.num_preview_samples
+    preview_labels = None  # a conditional model previews every class in turn
+    if model.labels == "needs":
+        preview_labels = jnp.arange(num_preview) % prepared.spec.num_classes
+    samples = model.sample(params, preview_key, num_preview, labels=preview_labels)
     title = f"{complete['model']} on {complete['data']}"
     viz.save_samples(samples, os.path.join(workdir, "samples.png"), title=title)
     viz.save_loss_curve(read_metrics(workdir), os.path.join(workdir, "loss.png"))

@@ -9,7 +9,10 @@ exposing pure, jittable functions (``batch`` is a :class:`~genjax_models.data.ba
 - ``loss(params, batch, key) -> (scalar, metrics)``: mean over the batch. ``metrics`` is a dict
   of scalars (a breakdown of the loss). Models whose loss is a likelihood or a bound on one add
   ``nll``, nats per example of the arrays they are given; the trainer turns it into data-space
-  ``bits_per_dim`` in one place (:meth:`DataSpec.bits_per_dim`);
+  ``bits_per_dim`` in one place (:meth:`DataSpec.bits_per_dim`). A model whose objective
+  follows a schedule (KL warm-up, an annealed temperature) sets ``loss_uses_step = True`` and
+  takes ``loss(params, batch, key, *, step=None)``: the trainer passes the optimiser step (a
+  traced int), and ``step=None`` means the unscheduled objective (the schedule's end point);
 - ``sample(params, key, num, *, labels=None, **options) -> [num, *event_shape]``;
 - ``log_prob(params, batch, key, **options) -> [B]``: nats per example, summed over dimensions;
 - ``describe_log_prob(**options) -> LogProbInfo(kind, estimator, details)``: ``kind`` is
@@ -17,7 +20,11 @@ exposing pure, jittable functions (``batch`` is a :class:`~genjax_models.data.ba
 - ``complete(params, key, batch, observed, num_completions, **options) -> Completion``: fill in
   the missing entries of partly observed data and return log p(x_observed), exact or estimated
   per example (:mod:`genjax_models.completion`). Models that can set ``can_complete = True``
-  and declare ``complete_options``; the others refuse with one clear error.
+  and declare ``complete_options``; the others refuse with one clear error;
+- ``diagnostics(params, batch, key) -> dict[str, float]``: model-specific evaluation figures
+  (e.g. a VAE's active units), computed by the evaluator on up to
+  :data:`DIAGNOSTIC_EXAMPLES` examples of the split and reported beside the NLL; ``{}`` by
+  default.
 
 Options of ``sample`` and ``log_prob`` are declared once per model (:attr:`sample_options`,
 :attr:`log_prob_options`, tuples of :class:`~genjax_models.fields.Option`), so the CLI validates
@@ -55,6 +62,7 @@ from genjax_models.fields import (
 )
 
 LogProbKind = Literal["exact", "lower-bound", "estimate"]
+DIAGNOSTIC_EXAMPLES = 5000  # at most this many examples of a split go to ``diagnostics``
 LabelUse = Literal["needs", "accepts", "ignores"]
 Params = Any
 Metrics = dict[str, jax.Array]
@@ -124,6 +132,7 @@ class GenerativeModel(Protocol):
     complete_options: ClassVar[tuple[Option, ...]]
     can_complete: ClassVar[bool]
     default_run: ClassVar[RunRecipe]
+    loss_uses_step: ClassVar[bool]
     event_shape: tuple[int, ...]
 
     @classmethod
@@ -147,6 +156,10 @@ class GenerativeModel(Protocol):
     ) -> Float[Array, " b"]: ...
 
     def describe_log_prob(self, **options: Any) -> LogProbInfo: ...
+
+    def diagnostics(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array
+    ) -> dict[str, float]: ...
 
     def complete(
         self,
@@ -180,6 +193,7 @@ class ModelBase:
     complete_options: ClassVar[tuple[Option, ...]] = ()
     can_complete: ClassVar[bool] = False
     default_run: ClassVar[RunRecipe] = RunRecipe()
+    loss_uses_step: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         """Coerce every field to its annotation (tuples stay tuples: the model stays hashable)."""
@@ -277,12 +291,26 @@ class ModelBase:
         del params, key, batch, observed, num_completions, options
         raise cannot_complete(self.name)
 
+    # ------------------------------------------------------------- diagnostics
+    def diagnostics(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array
+    ) -> dict[str, float]:
+        """Return model-specific evaluation figures on ``batch`` (default: none).
+
+        The evaluator calls this on up to :data:`DIAGNOSTIC_EXAMPLES` examples of the split and
+        stores the result under ``"diagnostics"`` in the report.
+        """
+        del params, batch, key
+        return {}
+
 
 # name -> (module, class, one-line description). A new family adds one line here.
 _REGISTRY: dict[str, tuple[str, str, str]] = {
     "vae": ("genjax_models.latent.vae", "VAE", "variational autoencoder trained on the ELBO"),
     "iwae": ("genjax_models.latent.iwae", "IWAE",
              "importance-weighted autoencoder (IWAE-k bound)"),
+    "cvae": ("genjax_models.latent.cvae", "CVAE",
+             "conditional VAE: label-conditioned encoder and decoder (bound on log p(x|y))"),
     "gmm": ("genjax_models.latent.gmm", "GaussianMixture",
             "Gaussian mixture (full/diag), EM in init + gradient steps (exact)"),
     "mob": ("genjax_models.latent.mob", "MixtureOfBernoullis",

@@ -33,10 +33,12 @@ from genjax_models.model import (
 BINARY = DataSpec((4, 4, 1), "binary", 2)
 TOY = DataSpec((2,), "continuous")
 IMAGES = DataSpec((8, 8, 1), "continuous", 17, -64 * math.log(17))
+LABELLED = DataSpec((4, 4, 1), "binary", 2, num_classes=3)
 # Each registered model at a tiny size, with data it accepts.
 TINY: dict[str, tuple[DataSpec, dict]] = {
     "vae": (BINARY, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
     "iwae": (BINARY, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
+    "cvae": (LABELLED, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
     "gmm": (TOY, {"num_components": 2, "em_iterations": 3}),
     "mob": (BINARY, {"num_components": 3, "em_iterations": 3}),
     "realnvp": (TOY, {"num_layers": 2, "hidden": (8,)}),
@@ -85,6 +87,10 @@ def test_model_conforms_to_the_protocol(name):
     assert model.labels in ("needs", "accepts", "ignores")
     hash(model)  # static under jit
     x = _batch(spec)
+    needs = model.labels == "needs"  # then batches carry labels, and so does sample
+    if needs:
+        x = Batch(x, jnp.arange(x.shape[0]) % spec.num_classes)
+    sample_labels = jnp.arange(3) % spec.num_classes if needs else None
 
     @jax.jit
     def run(params, x):
@@ -92,19 +98,26 @@ def test_model_conforms_to_the_protocol(name):
             params, x, jax.random.key(1)
         )
         log_p = model.log_prob(params, x, jax.random.key(2))
-        return loss, metrics, grads, log_p, model.sample(params, jax.random.key(3), 3)
+        samples = model.sample(params, jax.random.key(3), 3, labels=sample_labels)
+        return loss, metrics, grads, log_p, samples
 
     params = model.init(jax.random.key(0), x)
     loss, metrics, grads, log_p, samples = run(params, x)
     assert loss.shape == () and bool(jnp.isfinite(loss))
     assert metrics and all(v.shape == () and bool(jnp.isfinite(v)) for v in metrics.values())
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
-    assert log_p.shape == (x.shape[0],) and bool(jnp.all(jnp.isfinite(log_p)))
+    assert log_p.shape == (_batch(spec).shape[0],) and bool(jnp.all(jnp.isfinite(log_p)))
     assert samples.shape == (3, *spec.event_shape) and bool(jnp.all(jnp.isfinite(samples)))
-    # A Batch is accepted as the plain array is, with the same result.
-    np.testing.assert_allclose(
-        jax.jit(model.log_prob)(params, Batch(x), jax.random.key(2)), log_p, rtol=1e-5, atol=1e-5
-    )
+    if needs:  # without labels: one clear error, in log_prob and in sample
+        with pytest.raises(Exception, match="needs class labels"):
+            model.log_prob(params, x.x, jax.random.key(2))
+        with pytest.raises(ConfigError, match="conditional"):
+            model.sample(params, jax.random.key(3), 3)
+    else:  # a Batch is accepted as the plain array is, with the same result
+        np.testing.assert_allclose(
+            jax.jit(model.log_prob)(params, Batch(x), jax.random.key(2)), log_p,
+            rtol=1e-5, atol=1e-5,
+        )
 
     info = model.describe_log_prob()
     assert isinstance(info, LogProbInfo)
@@ -126,8 +139,12 @@ def test_options_are_declared_and_checked(name):
         model.resolve_sample_options({"bogus": 1})
     with pytest.raises(UnknownNameError, match="unknown .* log_prob option 'bogus'; valid: "):
         model.describe_log_prob(bogus=1)
-    with pytest.raises(ConfigError, match="unconditional"):
-        model.sample(None, jax.random.key(0), 2, labels=jnp.zeros(2, jnp.int32))
+    if model.labels == "needs":
+        with pytest.raises(ConfigError, match="conditional: pass labels"):
+            model.sample(None, jax.random.key(0), 2)
+    else:
+        with pytest.raises(ConfigError, match="unconditional"):
+            model.sample(None, jax.random.key(0), 2, labels=jnp.zeros(2, jnp.int32))
     for option in model.sample_options + model.log_prob_options:
         assert option.help, f"{name}: option {option.name} has no help text"
     if "num_samples" in log_prob_names:  # the CLI's --k

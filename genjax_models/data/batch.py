@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 from genjax_models.errors import ShapeError
@@ -44,7 +45,8 @@ def check_labels(y: Any, num: int, num_classes: int | None = None) -> jax.Array:
     if not jnp.issubdtype(y.dtype, jnp.integer):
         raise ShapeError(f"labels must be integers, got dtype {y.dtype}")
     if num_classes is not None and not isinstance(y, jax.core.Tracer) and num > 0:
-        lo, hi = int(y.min()), int(y.max())
+        concrete = np.asarray(y)  # host-side: jnp reductions would be staged inside a jit
+        lo, hi = int(concrete.min()), int(concrete.max())
         if lo < 0 or hi >= num_classes:
             raise ShapeError(f"labels must lie in 0..{num_classes - 1}, got values in {lo}..{hi}")
     return y.astype(jnp.int32)

@@ -29,8 +29,10 @@ how its gradient reaches the encoder:
 - ``straight-through`` / ``st-gumbel``: hard samples forward (the loss is a discrete ELBO
   estimate), softmax-probability / Gumbel-softmax gradients backward.
 
-The protocol's loss has no step argument, so the temperature is fixed per run
-(``--set model.temperature=...``); :func:`temperature_schedule` anneals it in custom loops.
+The relaxation's temperature may anneal during a run (Jang et al. 2017):
+tau(step) = max(``temperature_min``, ``temperature`` * exp(-``anneal_rate`` * step))
+(:func:`temperature_schedule`); the trainer passes the optimiser step to the loss, so the
+schedule resumes exactly. With the default ``temperature_min = None`` tau stays ``temperature``.
 ``log_prob`` is the IWAE-k bound with q as proposal (:func:`categorical_importance_log_prob`);
 :meth:`DiscreteVAE.exact_log_marginal` and :meth:`DiscreteVAE.exact_elbo` enumerate all K^N
 latents of small models, the reference for both.
@@ -61,6 +63,7 @@ from genjax_models.discrete.relaxed import (
     gumbel_softmax_sample,
     straight_through_gumbel_sample,
     straight_through_sample,
+    temperature_schedule,
 )
 from genjax_models.discrete.score_function import (
     baseline_regression_loss,
@@ -102,7 +105,11 @@ class DiscreteVAE(ModelBase):
       activation: one of :data:`~genjax_models.nn.ACTIVATIONS`.
       estimator: the gradient estimator: gumbel-softmax, st-gumbel, straight-through,
         reinforce, reinforce-moving-average, reinforce-learned, reinforce-loo or vimco.
-      temperature: tau of ``gumbel-softmax`` and ``st-gumbel`` (fixed during a run).
+      temperature: tau of ``gumbel-softmax`` and ``st-gumbel`` at step 0.
+      temperature_min: the floor of the annealed temperature, in (0, temperature]; ``None``
+        (default) keeps tau fixed at ``temperature``.
+      anneal_rate: r >= 0, tau(step) = max(temperature_min, temperature * exp(-r step));
+        used only with ``temperature_min``.
       num_importance: samples per example in the training objective (None: 1, or 5 for the
         multi-sample estimators ``reinforce-loo`` and ``vimco``, which need >= 2).
       baseline_hidden: hidden widths of the learned baseline r_psi(x) (``reinforce-learned``).
@@ -115,12 +122,15 @@ class DiscreteVAE(ModelBase):
     activation: str = "relu"
     estimator: str = "gumbel-softmax"
     temperature: float = 1.0
+    temperature_min: float | None = None
+    anneal_rate: float = 0.0
     num_importance: int | None = None
     baseline_hidden: tuple[int, ...] = (100,)
     eval_samples: int = 1000
     eval_chunk: int = 100
 
     name: ClassVar[str] = "discrete-vae"
+    loss_uses_step: ClassVar[bool] = True
     sample_options: ClassVar[tuple[Option, ...]] = (
         Option("mean", bool, False, "return Bernoulli probabilities instead of binary draws"),
     )
@@ -159,6 +169,15 @@ class DiscreteVAE(ModelBase):
         info = check_estimator(self.estimator)
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise ConfigError(f"temperature must be positive, got {self.temperature!r}")
+        if self.temperature_min is not None and not (
+            0 < self.temperature_min <= self.temperature
+        ):
+            raise ConfigError(
+                f"temperature_min must lie in (0, temperature={self.temperature!r}], got "
+                f"{self.temperature_min!r}"
+            )
+        if not (self.anneal_rate >= 0 and math.isfinite(self.anneal_rate)):
+            raise ConfigError(f"anneal_rate must be a finite number >= 0, got {self.anneal_rate!r}")
         for field in ("num_latents", "eval_samples", "eval_chunk"):
             positive_int(field, getattr(self, field))
         if self.num_importance is not None:
@@ -261,21 +280,35 @@ class DiscreteVAE(ModelBase):
     def _draw(self, key: jax.Array, k: int, fn: Any) -> jax.Array:
         return jax.vmap(lambda i: fn(jax.random.fold_in(key, i)))(jnp.arange(k))
 
+    def temperature_at(self, step: int | jax.Array | None) -> jax.Array:
+        """Return tau at optimiser ``step`` (``None``: the schedule's end point, the floor)."""
+        if self.temperature_min is None:
+            return jnp.asarray(self.temperature, jnp.result_type(float))
+        if step is None:
+            return jnp.asarray(self.temperature_min, jnp.result_type(float))
+        return temperature_schedule(step, self.temperature, self.temperature_min, self.anneal_rate)
+
     def loss(
-        self, params: Params, batch: Batch | jax.Array, key: jax.Array
+        self,
+        params: Params,
+        batch: Batch | jax.Array,
+        key: jax.Array,
+        *,
+        step: int | jax.Array | None = None,
     ) -> tuple[jax.Array, Metrics]:
         """Compute the mean negative ELBO (or IWAE-k for ``vimco``) with the chosen estimator.
 
         Sample i of k uses ``fold_in(key, i)``. The loss's value is the negative Monte Carlo
         ELBO (analytic KL) for the score-function and straight-through estimators, -L_k for
         ``vimco`` and the negative relaxed objective for ``gumbel-softmax``; its gradient is
-        the estimator's (module docstring).
+        the estimator's (module docstring). ``step`` (passed by the trainer) sets the annealed
+        temperature of the relaxed estimators (:meth:`temperature_at`).
 
         Returns:
           ``(loss, metrics)`` with ``loss``, ``elbo`` (discrete ELBO estimate), ``recon``,
           ``kl`` and ``nll`` (-elbo, or -iwae_bound for ``vimco``: an upper bound on the NLL
           in nats), plus ``iwae_bound`` (vimco), ``relaxed_elbo`` (gumbel-softmax) and
-          ``baseline_loss`` (reinforce-learned).
+          ``baseline_loss`` (reinforce-learned) and ``temperature`` (gumbel-softmax, st-gumbel).
         """
         x = self.flatten(batch)
         logits = self.encode(params, x)  # [B, N, K]
@@ -285,7 +318,9 @@ class DiscreteVAE(ModelBase):
         metrics: Metrics = {"kl": jnp.mean(kl)}
 
         if name in ("gumbel-softmax", "straight-through", "st-gumbel"):
-            tau = self.temperature
+            tau = self.temperature_at(step)
+            if name != "straight-through":  # plain ST uses no temperature
+                metrics["temperature"] = tau
             if name == "gumbel-softmax":
                 z = self._draw(key, k, lambda kk: gumbel_softmax_sample(kk, logits, tau))
             elif name == "st-gumbel":

@@ -28,7 +28,7 @@ from genjax_models.data.batch import Batch
 from genjax_models.data.dataset import PreparedData
 from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError, DataError
-from genjax_models.model import GenerativeModel
+from genjax_models.model import DIAGNOSTIC_EXAMPLES, GenerativeModel
 
 
 def nll_in_data_space(log_prob: jax.Array, spec: DataSpec) -> jax.Array:
@@ -111,7 +111,8 @@ def evaluate(
       ``{"split", "num_examples", "nll_nats", "nll_stderr", "bits_per_dim", "estimator",
       "log_prob_kind", "estimator_details", "preprocessing"}``; for data with a known
       density also ``"entropy_nats"`` and ``"nll_minus_entropy"`` (an estimate of
-      KL(p || model), >= 0 up to noise).
+      KL(p || model), >= 0 up to noise); for models with diagnostics (e.g. a VAE's active
+      units) ``"diagnostics"``, computed on up to ``DIAGNOSTIC_EXAMPLES`` examples.
     """
     info = model.describe_log_prob(**options)
     array = data.split(split)
@@ -145,6 +146,15 @@ def evaluate(
         "estimator_details": dict(info.details),
         "preprocessing": dict(data.preprocessing),
     }
+    num_diag = min(int(array.shape[0]), DIAGNOSTIC_EXAMPLES)
+    diag_batch = Batch(
+        jnp.asarray(array[:num_diag]), None if labels is None else jnp.asarray(labels[:num_diag])
+    )
+    diagnose = getattr(model, "diagnostics", None)  # models outside ModelBase may lack it
+    diag_key = jax.random.fold_in(key, 1)
+    diagnostics = {} if diagnose is None else diagnose(params, diag_batch, diag_key)
+    if diagnostics:
+        report["diagnostics"] = {name: float(value) for name, value in diagnostics.items()}
     entropy = data.dataset.entropy
     if entropy is not None and data.spec.log_jacobian == 0.0:
         report["entropy_nats"] = float(entropy)

@@ -1,5 +1,5 @@
-"""Latent-variable models: Gaussian mixture and mixture of Bernoullis (EM), VAE, IWAE, their
-bounds and likelihoods, and the PPCA oracle."""
+"""Latent-variable models: Gaussian mixture and mixture of Bernoullis (EM), VAE, IWAE,
+conditional VAE, KL controls, their bounds and likelihoods, and the PPCA oracle."""
 
 from genjax_models.latent.bounds import (
     gaussian_kl_standard,
@@ -7,6 +7,7 @@ from genjax_models.latent.bounds import (
     iwae_bound,
     log_importance_weights,
 )
+from genjax_models.latent.cvae import CVAE
 from genjax_models.latent.gmm import COVARIANCES, GaussianMixture
 from genjax_models.latent.iwae import IWAE
 from genjax_models.latent.likelihoods import (
@@ -15,6 +16,11 @@ from genjax_models.latent.likelihoods import (
     gaussian_log_likelihood,
 )
 from genjax_models.latent.linear_gaussian import ppca_log_prob, ppca_posterior
+from genjax_models.latent.marginal_estimators import (
+    estimator_table,
+    log_marginal_estimates,
+    model_estimator_table,
+)
 from genjax_models.latent.mixture import (
     MixtureModel,
     assign,
@@ -29,6 +35,7 @@ from genjax_models.latent.vae import LIKELIHOODS, VAE
 
 __all__ = [
     "COVARIANCES",
+    "CVAE",
     "IWAE",
     "LIKELIHOODS",
     "VAE",
@@ -41,6 +48,7 @@ __all__ = [
     "bernoulli_log_likelihood",
     "discretized_logistic_log_likelihood",
     "em_step",
+    "estimator_table",
     "fit_em",
     "gaussian_kl_standard",
     "gaussian_log_likelihood",
@@ -48,6 +56,8 @@ __all__ = [
     "iwae_bound",
     "kmeans_plus_plus",
     "log_importance_weights",
+    "log_marginal_estimates",
+    "model_estimator_table",
     "ppca_log_prob",
     "ppca_posterior",
     "responsibilities",

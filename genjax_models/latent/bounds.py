@@ -54,8 +54,15 @@ def gaussian_kl_standard(mean: jax.Array, log_std: jax.Array) -> jax.Array:
     Returns:
       ``[B]``, nats.
     """
-    kl = 0.5 * (jnp.square(mean) + jnp.exp(2.0 * log_std) - 1.0) - log_std
-    return jnp.sum(kl, axis=-1)
+    return jnp.sum(gaussian_kl_standard_per_dim(mean, log_std), axis=-1)
+
+
+def gaussian_kl_standard_per_dim(mean: jax.Array, log_std: jax.Array) -> jax.Array:
+    """Compute KL(N(mean_k, std_k^2) || N(0, 1)) for each dimension k (no sum).
+
+    KL_k = 1/2 (mean_k^2 + std_k^2 - 1) - log std_k; shapes as the inputs, nats.
+    """
+    return 0.5 * (jnp.square(mean) + jnp.exp(2.0 * log_std) - 1.0) - log_std
 
 
 def _check_count(name: str, value: int) -> int:
@@ -172,19 +179,40 @@ def importance_log_prob(
     def step(
         carry: tuple[jax.Array, jax.Array], chunk: jax.Array
     ) -> tuple[tuple[jax.Array, jax.Array], None]:
-        run_max, run_sum = carry  # run_sum = sum_i exp(log w_i - safe(run_max))
         idx = chunk * c + jnp.arange(c)
         eps = _sample_noise(key, idx, mean.shape)
         log_w = _log_weights_from_noise(x, mean, log_std, eps, log_likelihood)
         log_w = jnp.where((idx < k)[:, None], log_w, -jnp.inf)
-        new_max = jnp.maximum(run_max, jnp.max(log_w, axis=0))
-        safe_max = jnp.where(jnp.isfinite(new_max), new_max, 0.0)
-        rescale = jnp.where(jnp.isfinite(run_max), jnp.exp(run_max - safe_max), 0.0)
-        new_sum = run_sum * rescale + jnp.sum(jnp.exp(log_w - safe_max), axis=0)
-        return (new_max.astype(run_max.dtype), new_sum.astype(run_sum.dtype)), None
+        return running_logsumexp_update(carry, log_w), None
 
-    batch_shape = mean.shape[:-1]
-    init = (jnp.full(batch_shape, -jnp.inf, mean.dtype), jnp.zeros(batch_shape, mean.dtype))
-    (run_max, run_sum), _ = jax.lax.scan(step, init, jnp.arange(num_chunks))
-    safe_max = jnp.where(jnp.isfinite(run_max), run_max, 0.0)
-    return safe_max + jnp.log(run_sum) - math.log(k)
+    init = running_logsumexp_init(mean.shape[:-1], mean.dtype)
+    carry, _ = jax.lax.scan(step, init, jnp.arange(num_chunks))
+    return running_logsumexp_value(carry) - math.log(k)
+
+
+def running_logsumexp_init(
+    batch_shape: tuple[int, ...], dtype: jnp.dtype
+) -> tuple[jax.Array, jax.Array]:
+    """Return the empty accumulator ``(max = -inf, sum = 0)`` of a chunked log-sum-exp."""
+    return jnp.full(batch_shape, -jnp.inf, dtype), jnp.zeros(batch_shape, dtype)
+
+
+def running_logsumexp_update(
+    carry: tuple[jax.Array, jax.Array], log_w: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Fold a chunk ``log_w [c, B]`` into ``(m, s)`` with s = sum_i exp(log w_i - m).
+
+    Entries of -inf contribute nothing (masked samples); an all -inf prefix keeps m = -inf.
+    """
+    run_max, run_sum = carry
+    new_max = jnp.maximum(run_max, jnp.max(log_w, axis=0))
+    safe_max = jnp.where(jnp.isfinite(new_max), new_max, 0.0)
+    rescale = jnp.where(jnp.isfinite(run_max), jnp.exp(run_max - safe_max), 0.0)
+    new_sum = run_sum * rescale + jnp.sum(jnp.exp(log_w - safe_max), axis=0)
+    return new_max.astype(run_max.dtype), new_sum.astype(run_sum.dtype)
+
+
+def running_logsumexp_value(carry: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """Return log sum_i exp(log w_i) of everything folded into ``carry``."""
+    run_max, run_sum = carry
+    return jnp.where(jnp.isfinite(run_max), run_max, 0.0) + jnp.log(run_sum)

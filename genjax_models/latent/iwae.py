@@ -11,13 +11,13 @@ as k grows, at the cost of k decoder passes per example.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
+from genjax_models.errors import ConfigError
 from genjax_models.latent.bounds import log_importance_weights
 from genjax_models.latent.vae import VAE
 from genjax_models.model import Metrics, Params, RunRecipe
@@ -27,15 +27,31 @@ from genjax_models.model import Metrics, Params, RunRecipe
 class IWAE(VAE):
     """A VAE whose loss is the negative IWAE-k bound, k = ``num_importance`` (default 10).
 
-    All other attributes, ``sample`` and ``log_prob`` are those of :class:`VAE`.
+    All other attributes, ``sample`` and ``log_prob`` are those of :class:`VAE`, except the
+    KL controls (``beta``, ``kl_warmup_steps``, ``free_bits``): the IWAE bound has no separate
+    KL term, so they must keep their defaults.
     """
 
     num_importance: int = 10
 
     name: ClassVar[str] = "iwae"
+    loss_uses_step: ClassVar[bool] = False
     default_run: ClassVar[RunRecipe] = dataclasses.replace(
         VAE.default_run, expected="about two minutes on a 2-core CPU; test NLL ~97.5 nats"
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        changed = [
+            f"{name}={getattr(self, name)!r}"
+            for name, default in (("beta", 1.0), ("kl_warmup_steps", 0), ("free_bits", 0.0))
+            if getattr(self, name) != default
+        ]
+        if changed:
+            raise ConfigError(
+                f"iwae trains the IWAE-k bound, which has no separate KL term; "
+                f"{', '.join(changed)} apply to the vae model only"
+            )
 
     def loss(self, params: Params, batch: Any, key: jax.Array) -> tuple[jax.Array, Metrics]:
         """Compute the mean negative IWAE-k bound.
@@ -45,14 +61,8 @@ class IWAE(VAE):
           of log w over the same k samples: a k-sample Monte Carlo ELBO, <= L_k) and
           ``nll`` (-L_k, nats; the trainer reports it as data-space ``bits_per_dim``).
         """
-        x = self.flatten(batch)
-        log_w = log_importance_weights(
-            key,
-            x,
-            functools.partial(self.encode, params),
-            functools.partial(self.log_likelihood, params),
-            self.num_importance,
-        )  # [k, B]
+        x, encode, log_likelihood = self.bound_pieces(params, batch)
+        log_w = log_importance_weights(key, x, encode, log_likelihood, self.num_importance)
         bound = jnp.mean(jax.nn.logsumexp(log_w, axis=0) - math.log(self.num_importance))
         loss = -bound
         metrics = {

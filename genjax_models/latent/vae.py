@@ -9,12 +9,24 @@ on a grid of L levels); encoder q(z | x) = N(mean(x), diag(std(x)^2)). Training 
 with the KL term in closed form and the expectation estimated with ``num_importance``
 reparameterised samples. ``log_prob`` reports the IWAE-k estimate of log p(x) (k = 1000
 by default), a stochastic lower bound that tightens with k.
+
+The training loss may reshape the KL term (:mod:`genjax_models.latent.kl_control`): a weight
+``beta`` (beta-VAE), a linear warm-up of that weight over ``kl_warmup_steps`` optimiser steps,
+and a ``free_bits`` floor per latent dimension:
+
+    loss = -E_q log p(x | z) + w(step) * sum_k max(lambda, mean_b KL_bk),
+    w(step) = beta * min(1, step / kl_warmup_steps).
+
+With the defaults (beta = 1, no warm-up, lambda = 0) the loss is the negative ELBO. Whatever
+the settings, the reported ``elbo`` / ``nll`` metrics and ``log_prob`` are the true bound.
+``diagnostics`` counts the active units (Burda et al., 2016) on the evaluated split.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any, ClassVar, Self
 
 import jax
@@ -25,7 +37,13 @@ from genjax_models.data.batch import Batch
 from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError, unknown_name
 from genjax_models.fields import Option
-from genjax_models.latent.bounds import gaussian_kl_standard, importance_log_prob
+from genjax_models.latent.bounds import gaussian_kl_standard_per_dim, importance_log_prob
+from genjax_models.latent.kl_control import (
+    ACTIVE_UNIT_THRESHOLD,
+    free_bits_kl,
+    kl_weight,
+    unit_activity,
+)
 from genjax_models.latent.likelihoods import (
     bernoulli_log_likelihood,
     discretized_logistic_log_likelihood,
@@ -66,6 +84,11 @@ class VAE(ModelBase):
         image-like data with a Gaussian decoder (``from_spec`` sets ``(0, 1)`` for image
         data); ``None`` leaves them unclipped. Discretised-logistic means are always clipped
         to ``[0, 1]``; Bernoulli means are probabilities.
+      beta: weight of the KL term in the training loss (beta-VAE), >= 0; 1 is the ELBO.
+      kl_warmup_steps: the KL weight ramps linearly from 0 to ``beta`` over this many
+        optimiser steps; 0 (default) applies ``beta`` from the first step.
+      free_bits: lambda, nats per latent dimension: the training KL term is
+        sum_k max(lambda, batch-mean KL_k); 0 (default) is the plain KL.
     """
 
     likelihood: str = "bernoulli"
@@ -77,8 +100,12 @@ class VAE(ModelBase):
     eval_samples: int = 1000
     eval_chunk: int = 100
     clip_range: tuple[float, float] | None = None
+    beta: float = 1.0
+    kl_warmup_steps: int = 0
+    free_bits: float = 0.0
 
     name: ClassVar[str] = "vae"
+    loss_uses_step: ClassVar[bool] = True
     sample_options: ClassVar[tuple[Option, ...]] = (
         Option(
             "mean",
@@ -129,6 +156,12 @@ class VAE(ModelBase):
             )
         for field in ("latent_dim", "num_importance", "eval_samples", "eval_chunk"):
             positive_int(field, getattr(self, field))
+        for field in ("beta", "free_bits"):
+            value = getattr(self, field)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ConfigError(f"{field} must be a finite number >= 0, got {value!r}")
+        if self.kl_warmup_steps < 0:
+            raise ConfigError(f"kl_warmup_steps must be >= 0, got {self.kl_warmup_steps}")
 
     @classmethod
     def spec_defaults(cls, spec: DataSpec) -> dict[str, Any]:
@@ -172,64 +205,125 @@ class VAE(ModelBase):
         x, _ = self.check_batch(batch)
         return x.reshape(x.shape[0], self.num_dims)
 
-    def encode(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Return q(z | x) as ``(mean, log_std)``, each ``[B, K]``, for flat ``x [B, D]``."""
-        return self.encoder().apply({"params": params["encoder"]}, x)
+    def inputs(self, batch: Batch | jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        """Return flat ``x [B, D]`` and the conditioning vector ``c [B, C]`` of ``batch``.
 
-    def decode(self, params: Params, z: jax.Array) -> tuple[jax.Array, jax.Array | None]:
-        """Return the decoder output ``(out [B, D], log_scale [D] | None)`` for ``z [B, K]``."""
-        return self.decoder().apply({"params": params["decoder"]}, z)
-
-    def log_likelihood(self, params: Params, x: jax.Array, z: jax.Array) -> jax.Array:
-        """Compute log p(x | z) summed over dimensions.
-
-        Flat ``x [B, D]``, ``z [B, K]`` -> ``[B]``.
+        The VAE is unconditional (``c`` is ``None``); :class:`~genjax_models.latent.cvae.CVAE`
+        returns one-hot labels.
         """
-        out, log_scale = self.decode(params, z)
+        return self.flatten(batch), None
+
+    def sample_condition(self, labels: jax.Array | None) -> jax.Array | None:
+        """Return the conditioning vector ``c [num, C]`` for checked sample labels (VAE: None)."""
+        del labels
+        return None
+
+    def encode(
+        self, params: Params, x: jax.Array, c: jax.Array | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        """Return q(z | x[, c]) as ``(mean, log_std)``, each ``[B, K]``, for flat ``x [B, D]``.
+
+        A conditioning vector ``c [B, C]`` is concatenated to the encoder's input.
+        """
+        h = x if c is None else jnp.concatenate([x, c.astype(x.dtype)], axis=-1)
+        return self.encoder().apply({"params": params["encoder"]}, h)
+
+    def decode(
+        self, params: Params, z: jax.Array, c: jax.Array | None = None
+    ) -> tuple[jax.Array, jax.Array | None]:
+        """Return the decoder output ``(out [B, D], log_scale [D] | None)`` for ``z [B, K]``.
+
+        A conditioning vector ``c [B, C]`` is concatenated to the decoder's input.
+        """
+        h = z if c is None else jnp.concatenate([z, c.astype(z.dtype)], axis=-1)
+        return self.decoder().apply({"params": params["decoder"]}, h)
+
+    def log_likelihood(
+        self, params: Params, x: jax.Array, z: jax.Array, c: jax.Array | None = None
+    ) -> jax.Array:
+        """Compute log p(x | z[, c]) summed over dimensions.
+
+        Flat ``x [B, D]``, ``z [B, K]`` (and ``c [B, C]``) -> ``[B]``.
+        """
+        out, log_scale = self.decode(params, z, c)
         if self.likelihood == "bernoulli":
             return bernoulli_log_likelihood(x, out)
         if self.likelihood == "gaussian":
             return gaussian_log_likelihood(x, out, log_scale)
         return discretized_logistic_log_likelihood(x, out, log_scale, self.num_levels)
 
+    def bound_pieces(self, params: Params, batch: Batch | jax.Array) -> tuple[Any, Any, Any]:
+        """Return ``(x [B, D], encode: x -> (mean, log_std), log_lik: (x, z) -> [B])``.
+
+        The two functions close over ``params`` and the batch's conditioning vector, in the
+        form :mod:`genjax_models.latent.bounds` takes.
+        """
+        x, c = self.inputs(batch)
+
+        def encode(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+            return self.encode(params, x, c)
+
+        def log_lik(x: jax.Array, z: jax.Array) -> jax.Array:
+            return self.log_likelihood(params, x, z, c)
+
+        return x, encode, log_lik
+
     # ---------------------------------------------------------------- protocol
     def init(self, key: jax.Array, batch: Batch | jax.Array) -> Params:
         """Initialise ``{"encoder": ..., "decoder": ...}`` (Flax ``params`` collections)."""
-        x = self.flatten(batch)
+        x, c = self.inputs(batch)
         enc_key, dec_key = jax.random.split(key)
         z = jnp.zeros((x.shape[0], self.latent_dim), x.dtype)
+        if c is not None:
+            x, z = (jnp.concatenate([v, c.astype(v.dtype)], axis=-1) for v in (x, z))
         return {
             "encoder": self.encoder().init(enc_key, x)["params"],
             "decoder": self.decoder().init(dec_key, z)["params"],
         }
 
     def loss(
-        self, params: Params, batch: Batch | jax.Array, key: jax.Array
+        self,
+        params: Params,
+        batch: Batch | jax.Array,
+        key: jax.Array,
+        *,
+        step: int | jax.Array | None = None,
     ) -> tuple[jax.Array, Metrics]:
-        """Compute the mean negative ELBO with the analytic KL term.
+        """Compute the training loss: the negative ELBO, or its beta / warm-up / free-bits form.
 
         ELBO(x) = 1/n sum_{i=1..n} log p(x | z_i) - KL(q(z | x) || N(0, I)),
-        z_i = mean + std * eps_i, n = ``num_importance``.
+        z_i = mean + std * eps_i, n = ``num_importance``; the loss is
+        -mean_b 1/n sum_i log p(x_b | z_i) + w(step) * sum_k max(lambda, mean_b KL_bk)
+        (module docstring), which equals -mean_b ELBO(x_b) for the default settings.
+
+        Args:
+          params, batch, key: as in the protocol.
+          step: optimiser steps taken so far (the trainer passes it); ``None`` applies the
+            full weight ``beta`` (no warm-up).
 
         Returns:
-          ``(loss, metrics)`` with metrics ``loss``, ``elbo`` (mean ELBO), ``recon`` (mean
-          -E_q log p(x | z)), ``kl`` (mean KL) and ``nll`` (-elbo, an upper bound on the
-          NLL in nats; the trainer reports it as data-space ``bits_per_dim``).
+          ``(loss, metrics)`` with metrics ``loss``, ``elbo`` (mean ELBO, always with weight
+          1 and no floor), ``recon`` (mean -E_q log p(x | z)), ``kl`` (mean KL),
+          ``kl_weight`` (w(step)) and ``nll`` (-elbo, an upper bound on the NLL in nats; the
+          trainer reports it as data-space ``bits_per_dim``).
         """
-        x = self.flatten(batch)
-        mean, log_std = self.encode(params, x)
+        x, encode, log_likelihood = self.bound_pieces(params, batch)
+        mean, log_std = encode(x)
         eps = jax.random.normal(key, (self.num_importance, *mean.shape), mean.dtype)
         z = mean + jnp.exp(log_std) * eps
-        log_lik = jax.vmap(functools.partial(self.log_likelihood, params, x))(z).mean(axis=0)
-        kl = gaussian_kl_standard(mean, log_std)
+        log_lik = jax.vmap(functools.partial(log_likelihood, x))(z).mean(axis=0)
+        kl_per_dim = gaussian_kl_standard_per_dim(mean, log_std)  # [B, K]
+        kl = jnp.sum(kl_per_dim, axis=-1)
         elbo = jnp.mean(log_lik - kl)
-        loss = -elbo
+        weight = kl_weight(step, self.beta, self.kl_warmup_steps)
+        loss = -jnp.mean(log_lik) + weight * free_bits_kl(kl_per_dim, self.free_bits)
         metrics = {
             "loss": loss,
             "elbo": elbo,
             "recon": -jnp.mean(log_lik),
             "kl": jnp.mean(kl),
-            "nll": loss,
+            "kl_weight": weight,
+            "nll": -elbo,
         }
         return loss, metrics
 
@@ -251,11 +345,11 @@ class VAE(ModelBase):
           ``[num, *event_shape]`` floats. Draws are in {0, 1} (Bernoulli), on the grid
           ``level / (L - 1)`` (discretised logistic) or real (Gaussian).
         """
-        self.check_sample_labels(labels, num)
+        c = self.sample_condition(self.check_sample_labels(labels, num))
         mean = self.resolve_sample_options(options)["mean"]
         z_key, x_key = jax.random.split(key)
         z = jax.random.normal(z_key, (num, self.latent_dim))
-        out, log_scale = self.decode(params, z)
+        out, log_scale = self.decode(params, z, c)
         if self.likelihood == "bernoulli":
             probs = jax.nn.sigmoid(out)
             x = probs if mean else jax.random.bernoulli(x_key, probs).astype(probs.dtype)
@@ -290,17 +384,35 @@ class VAE(ModelBase):
           ``[B]``: a stochastic lower bound on log p(x) (see :func:`importance_log_prob`).
         """
         opts = self.resolve_log_prob_options(options)
-        x = self.flatten(batch)
+        x, encode, log_likelihood = self.bound_pieces(params, batch)
         k = self.eval_samples if opts["num_samples"] is None else opts["num_samples"]
         chunk = self.eval_chunk if opts["chunk_size"] is None else opts["chunk_size"]
         return importance_log_prob(
             key,
             x,
-            functools.partial(self.encode, params),
-            functools.partial(self.log_likelihood, params),
+            encode,
+            log_likelihood,
             positive_int("num_samples", k),
             positive_int("chunk_size", chunk),
         )
+
+    def diagnostics(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array
+    ) -> dict[str, float]:
+        """Return the active units of the encoder on ``batch`` (Burda et al., 2016).
+
+        Returns:
+          ``{"active_units": number of u with Var_x(E_q[z_u | x]) > 0.01, "latent_dim": K,
+          "mean_unit_activity": mean_u Var_x(E_q[z_u | x])}``.
+        """
+        del key
+        x, encode, _ = self.bound_pieces(params, batch)
+        activity = unit_activity(encode(x)[0])
+        return {
+            "active_units": float(jnp.sum(activity > ACTIVE_UNIT_THRESHOLD)),
+            "latent_dim": float(self.latent_dim),
+            "mean_unit_activity": float(jnp.mean(activity)),
+        }
 
     def describe_log_prob(self, **options: Any) -> LogProbInfo:
         """Describe ``log_prob``: a lower bound, ``"elbo"`` for k = 1, else ``"iwae-k"``."""

@@ -48,7 +48,9 @@ def make_update(
     batch_indices(data_key, t)``, and the loss key derives from ``k_t = fold_in(step_base, t)``
     too: a run resumed at step t draws exactly the numbers an uninterrupted run would. With a
     mesh the batch is constrained to be split over the ``"data"`` axis, so ``jit`` runs the
-    loss data-parallel and all-reduces the gradients.
+    loss data-parallel and all-reduces the gradients. A model with ``loss_uses_step`` gets
+    ``step=state.step`` (the number of optimiser steps taken before this one), so schedules
+    such as KL warm-up resume exactly too.
 
     ``orders=(first_epoch, epoch_orders)`` are the data orders that :func:`make_train_step`
     precomputes once per call (the same indices, without a permutation sort every step).
@@ -68,8 +70,9 @@ def make_update(
         batch = Batch(train_transform(data.x[idx], transform_key), labels)
         if mesh is not None:
             batch = jax.lax.with_sharding_constraint(batch, batch_sharded(mesh))
+        schedule = {"step": state.step} if getattr(model, "loss_uses_step", False) else {}
         (loss, metrics), grads = jax.value_and_grad(model.loss, has_aux=True)(
-            state.params, batch, loss_key
+            state.params, batch, loss_key, **schedule
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

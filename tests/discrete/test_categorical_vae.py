@@ -174,3 +174,32 @@ def test_configuration_errors_name_the_fix():
     with pytest.raises(ConfigError, match="too many"):
         get_model("categorical-vae", SPEC).exact_elbo(None, X)
     assert get_model("categorical-vae", SPEC, estimator="st-gumbel").estimator == "st-gumbel"
+
+
+def test_annealed_temperature_follows_the_trainer_step():
+    """tau(step) = max(min, tau0 exp(-r step)) reaches the loss through the trainer, and resumes."""
+    import optax
+
+    from genjax_models.discrete import temperature_schedule
+    from genjax_models.train.state import TrainState
+    from genjax_models.train.step import make_train_step, make_update
+
+    model = _model(temperature=2.0, temperature_min=0.5, anneal_rate=0.3)
+    x = np.tile(X, (4, 1)).astype(np.float32)
+    optimizer = optax.adam(1e-3)
+    state = TrainState.create(model.init(jax.random.key(0), x), optimizer)
+    step = make_train_step(make_update(model, optimizer, batch_size=4), 3, batch_size=4)
+    expected = [float(temperature_schedule(t, 2.0, 0.5, 0.3)) for t in range(6)]
+    state, first = step(state, x, jax.random.key(1))
+    _, second = step(state, x, jax.random.key(1))
+    got = np.concatenate([first["temperature"], second["temperature"]])
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert expected[-1] == 0.5 and expected[1] > 1.0  # the floor is reached at step 5
+    assert float(model.temperature_at(None)) == 0.5  # no step: the schedule's end point
+    fixed = _model(temperature=0.7)  # no floor: tau stays fixed
+    _, metrics = fixed.loss(fixed.init(jax.random.key(0), x), x, jax.random.key(0), step=9)
+    assert float(metrics["temperature"]) == pytest.approx(0.7)
+    with pytest.raises(ConfigError, match="temperature_min must lie in"):
+        _model(temperature=1.0, temperature_min=2.0)
+    with pytest.raises(ConfigError, match="anneal_rate"):
+        _model(temperature_min=0.5, anneal_rate=-1.0)

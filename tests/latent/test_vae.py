@@ -59,7 +59,7 @@ def test_loss_metrics_gradients_and_jit(cls: type, likelihood: str) -> None:
     (loss, metrics), grads = value_and_grad(params, x, jax.random.key(2))
     assert loss.shape == () and np.isfinite(loss)
     expected = (
-        {"loss", "elbo", "recon", "kl", "nll"}
+        {"loss", "elbo", "recon", "kl", "kl_weight", "nll"}
         if cls is VAE
         else {"loss", "iwae_bound", "elbo", "nll"}
     )
