@@ -311,6 +311,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
              "importance-weighted autoencoder (IWAE-k bound)"),
     "cvae": ("genjax_models.latent.cvae", "CVAE",
              "conditional VAE: label-conditioned encoder and decoder (bound on log p(x|y))"),
+    "m2": ("genjax_models.latent.m2", "M2",
+           "semi-supervised VAE (Kingma et al. 2014): labels where known, summed out elsewhere"),
     "gmm": ("genjax_models.latent.gmm", "GaussianMixture",
             "Gaussian mixture (full/diag), EM in init + gradient steps (exact)"),
     "mob": ("genjax_models.latent.mob", "MixtureOfBernoullis",

@@ -39,6 +39,8 @@ TINY: dict[str, tuple[DataSpec, dict]] = {
     "vae": (BINARY, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
     "iwae": (BINARY, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
     "cvae": (LABELLED, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
+    "m2": (LABELLED, {"hidden": (8,), "latent_dim": 2, "classifier_hidden": (8,),
+                      "eval_samples": 3, "eval_chunk": 3}),
     "gmm": (TOY, {"num_components": 2, "em_iterations": 3}),
     "mob": (BINARY, {"num_components": 3, "em_iterations": 3}),
     "realnvp": (TOY, {"num_layers": 2, "hidden": (8,)}),
@@ -142,7 +144,7 @@ def test_options_are_declared_and_checked(name):
     if model.labels == "needs":
         with pytest.raises(ConfigError, match="conditional: pass labels"):
             model.sample(None, jax.random.key(0), 2)
-    else:
+    elif model.labels == "ignores" or getattr(model, "num_classes", None) is None:
         with pytest.raises(ConfigError, match="unconditional"):
             model.sample(None, jax.random.key(0), 2, labels=jnp.zeros(2, jnp.int32))
     for option in model.sample_options + model.log_prob_options:

@@ -16,6 +16,7 @@ from genjax_models.latent.likelihoods import (
     gaussian_log_likelihood,
 )
 from genjax_models.latent.linear_gaussian import ppca_log_prob, ppca_posterior
+from genjax_models.latent.m2 import M2
 from genjax_models.latent.marginal_estimators import (
     estimator_table,
     log_marginal_estimates,
@@ -38,6 +39,7 @@ __all__ = [
     "CVAE",
     "IWAE",
     "LIKELIHOODS",
+    "M2",
     "VAE",
     "Decoder",
     "GaussianEncoder",

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-from genjax_models.errors import ConfigError
 from genjax_models.latent.bounds import log_importance_weights
+from genjax_models.latent.kl_control import reject_kl_controls
 from genjax_models.latent.vae import VAE
 from genjax_models.model import Metrics, Params, RunRecipe
 
@@ -42,16 +42,7 @@ class IWAE(VAE):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        changed = [
-            f"{name}={getattr(self, name)!r}"
-            for name, default in (("beta", 1.0), ("kl_warmup_steps", 0), ("free_bits", 0.0))
-            if getattr(self, name) != default
-        ]
-        if changed:
-            raise ConfigError(
-                f"iwae trains the IWAE-k bound, which has no separate KL term; "
-                f"{', '.join(changed)} apply to the vae model only"
-            )
+        reject_kl_controls(self, "iwae trains the IWAE-k bound, which has no separate KL term")
 
     def loss(self, params: Params, batch: Any, key: jax.Array) -> tuple[jax.Array, Metrics]:
         """Compute the mean negative IWAE-k bound.

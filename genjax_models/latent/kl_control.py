@@ -85,3 +85,21 @@ def active_units(
 ) -> jax.Array:
     """Return the number of units with activity A_u > ``threshold`` (an int scalar)."""
     return jnp.sum(unit_activity(posterior_means) > threshold)
+
+
+KL_CONTROL_DEFAULTS = (("beta", 1.0), ("kl_warmup_steps", 0), ("free_bits", 0.0))
+
+
+def reject_kl_controls(model: object, reason: str) -> None:
+    """Raise a ConfigError if ``model`` sets a KL control away from its default.
+
+    For the VAE subclasses whose objective has no separate, reweightable KL term (IWAE-k, the
+    M2 bound); ``reason`` starts the message.
+    """
+    changed = [
+        f"{name}={getattr(model, name)!r}"
+        for name, default in KL_CONTROL_DEFAULTS
+        if getattr(model, name) != default
+    ]
+    if changed:
+        raise ConfigError(f"{reason}; {', '.join(changed)} apply to the vae and cvae models only")

@@ -44,7 +44,8 @@ def training_data(model: GenerativeModel, data: PreparedData) -> Batch:
     """Return the training set as the model takes it: ``Batch(x, y)``, labels where used.
 
     Raises:
-      ConfigError: the model needs labels and the data has none.
+      ConfigError: the model needs labels and the data has none, or the data hide labels
+        (``data.num_labelled``) from a model that is not semi-supervised.
     """
     if model.labels == "needs" and not data.has_labels:
         raise ConfigError(
@@ -52,6 +53,13 @@ def training_data(model: GenerativeModel, data: PreparedData) -> Batch:
             "none; use a labelled dataset (digits, mnist5k, mnist, an .npz with y_train/y_test)"
         )
     labels = data.train_labels if model.labels != "ignores" and data.has_labels else None
+    if labels is not None and not getattr(model, "semi_supervised", False):
+        if np.any(np.asarray(labels) < 0):
+            raise ConfigError(
+                f"the training labels are partly hidden (data.num_labelled), but model "
+                f"{model.name!r} is not semi-supervised; train m2 on such data, or drop "
+                "data.num_labelled"
+            )
     return Batch(data.train, labels)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import jax
 
 from genjax_models.data import PreparedData, load_dataset, prepare
+from genjax_models.data.semi_supervised import keep_labels
 from genjax_models.errors import ConfigError
 from genjax_models.fields import coerce, coerce_fields, dataclass_field_types
 from genjax_models.model import GenerativeModel, get_model, model_class
@@ -61,12 +62,15 @@ class DataOptions:
       dequantize: ``none`` or ``uniform``; unset: the model's default for quantised data.
       eval_seed: seed of the fixed binarisation / dequantisation of the evaluation splits.
       data_dir: directory with local dataset files (full MNIST / Fashion-MNIST IDX files).
+      num_labelled: keep the labels of this many training examples (class-balanced, chosen
+        with eval_seed) and hide the rest, for semi-supervised models (m2); unset: all labels.
     """
 
     binarize: str | None = None
     dequantize: str | None = None
     eval_seed: int = 0
     data_dir: str | None = None
+    num_labelled: int | None = None
 
 
 def section_fields(model: str) -> dict[str, dict[str, Any]]:
@@ -206,6 +210,8 @@ def build(
     )
     prepared = prepare(dataset, binarize=binarize, dequantize=dequantize,
                        eval_seed=options.eval_seed)
+    if options.num_labelled is not None:
+        prepared = keep_labels(prepared, options.num_labelled, options.eval_seed)
     model = get_model(config["model"], prepared.spec, **config.get("model_config", {}))
     train_config = TrainConfig.from_dict(config.get("train", {}))
     data_config = dataclasses.asdict(options)
