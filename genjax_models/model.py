@@ -13,6 +13,9 @@ exposing pure, jittable functions (``batch`` is a :class:`~genjax_models.data.ba
   follows a schedule (KL warm-up, an annealed temperature) sets ``loss_uses_step = True`` and
   takes ``loss(params, batch, key, *, step=None)``: the trainer passes the optimiser step (a
   traced int), and ``step=None`` means the unscheduled objective (the schedule's end point);
+- ``post_update(params, batch, key, *, step) -> params``: a non-gradient update that the
+  trainer applies after every optimiser step when ``has_post_update = True`` (the VQ-VAE's
+  EMA codebook and dead-code restart); the identity by default;
 - ``sample(params, key, num, *, labels=None, **options) -> [num, *event_shape]``;
 - ``log_prob(params, batch, key, **options) -> [B]``: nats per example, summed over dimensions;
 - ``describe_log_prob(**options) -> LogProbInfo(kind, estimator, details)``: ``kind`` is
@@ -133,6 +136,7 @@ class GenerativeModel(Protocol):
     can_complete: ClassVar[bool]
     default_run: ClassVar[RunRecipe]
     loss_uses_step: ClassVar[bool]
+    has_post_update: ClassVar[bool]
     event_shape: tuple[int, ...]
 
     @classmethod
@@ -156,6 +160,10 @@ class GenerativeModel(Protocol):
     ) -> Float[Array, " b"]: ...
 
     def describe_log_prob(self, **options: Any) -> LogProbInfo: ...
+
+    def post_update(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array, *, step: jax.Array
+    ) -> Params: ...
 
     def diagnostics(
         self, params: Params, batch: Batch | jax.Array, key: jax.Array
@@ -194,6 +202,7 @@ class ModelBase:
     can_complete: ClassVar[bool] = False
     default_run: ClassVar[RunRecipe] = RunRecipe()
     loss_uses_step: ClassVar[bool] = False
+    has_post_update: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         """Coerce every field to its annotation (tuples stay tuples: the model stays hashable)."""
@@ -291,13 +300,28 @@ class ModelBase:
         del params, key, batch, observed, num_completions, options
         raise cannot_complete(self.name)
 
+    # ------------------------------------------------------------ post-update
+    def post_update(
+        self, params: Params, batch: Batch | jax.Array, key: jax.Array, *, step: jax.Array
+    ) -> Params:
+        """Return params after a non-gradient update that follows each optimiser step.
+
+        The trainer calls this, inside the compiled step, on the freshly updated params, the
+        step's batch, a key of its own and ``step`` (optimiser steps taken before this one),
+        for models that set ``has_post_update`` (e.g. the VQ-VAE's EMA codebook). The
+        default returns ``params`` unchanged.
+        """
+        del batch, key, step
+        return params
+
     # ------------------------------------------------------------- diagnostics
     def diagnostics(
         self, params: Params, batch: Batch | jax.Array, key: jax.Array
     ) -> dict[str, float]:
         """Return model-specific evaluation figures on ``batch`` (default: none).
 
-        The evaluator calls this on up to :data:`DIAGNOSTIC_EXAMPLES` examples of the split and
+        The evaluator calls this on up to :data:`DIAGNOSTIC_EXAMPLES` examples of the split,
+        with the split's labels whenever it has them (whatever the model's ``labels``), and
         stores the result under ``"diagnostics"`` in the report.
         """
         del params, batch, key
@@ -313,6 +337,10 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
              "conditional VAE: label-conditioned encoder and decoder (bound on log p(x|y))"),
     "m2": ("genjax_models.latent.m2", "M2",
            "semi-supervised VAE (Kingma et al. 2014): labels where known, summed out elsewhere"),
+    "gmvae": ("genjax_models.latent.gmvae", "GMVAE",
+              "VAE with a learned mixture-of-Gaussians prior (clusters; IWAE-k bound)"),
+    "vqvae": ("genjax_models.discrete.vqvae", "VQVAE",
+              "VQ-VAE: conv encoder/decoder, EMA codebook, PixelCNN prior over codes (bound)"),
     "gmm": ("genjax_models.latent.gmm", "GaussianMixture",
             "Gaussian mixture (full/diag), EM in init + gradient steps (exact)"),
     "mob": ("genjax_models.latent.mob", "MixtureOfBernoullis",

@@ -41,6 +41,8 @@ TINY: dict[str, tuple[DataSpec, dict]] = {
     "cvae": (LABELLED, {"hidden": (8,), "latent_dim": 2, "eval_samples": 3, "eval_chunk": 3}),
     "m2": (LABELLED, {"hidden": (8,), "latent_dim": 2, "classifier_hidden": (8,),
                       "eval_samples": 3, "eval_chunk": 3}),
+    "gmvae": (BINARY, {"hidden": (8,), "latent_dim": 2, "num_components": 3,
+                       "eval_samples": 3, "eval_chunk": 3}),
     "gmm": (TOY, {"num_components": 2, "em_iterations": 3}),
     "mob": (BINARY, {"num_components": 3, "em_iterations": 3}),
     "realnvp": (TOY, {"num_layers": 2, "hidden": (8,)}),
@@ -62,6 +64,8 @@ TINY: dict[str, tuple[DataSpec, dict]] = {
     "rnn": (BINARY, {"hidden": 8, "embed_dim": 4}),
     "categorical-vae": (BINARY, {"hidden": (8,), "num_latents": 2, "num_classes": 3,
                                  "baseline_hidden": (4,), "eval_samples": 3, "eval_chunk": 3}),
+    "vqvae": (BINARY, {"num_codes": 3, "code_dim": 2, "channels": 4, "num_downsample": 1,
+                       "prior_channels": 4, "prior_layers": 1}),
     "bernoulli-vae": (BINARY, {"hidden": (8,), "num_latents": 3, "baseline_hidden": (4,),
                                "eval_samples": 3, "eval_chunk": 3}),
 }
@@ -120,6 +124,11 @@ def test_model_conforms_to_the_protocol(name):
             jax.jit(model.log_prob)(params, Batch(x), jax.random.key(2)), log_p,
             rtol=1e-5, atol=1e-5,
         )
+
+    if model.has_post_update:  # the trainer's non-gradient update keeps the params' structure
+        after = jax.jit(model.post_update)(params, x, jax.random.key(4), step=jnp.int32(0))
+        assert jax.tree.structure(after) == jax.tree.structure(params)
+        assert all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(after))
 
     info = model.describe_log_prob()
     assert isinstance(info, LogProbInfo)

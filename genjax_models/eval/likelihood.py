@@ -147,8 +147,12 @@ def evaluate(
         "preprocessing": dict(data.preprocessing),
     }
     num_diag = min(int(array.shape[0]), DIAGNOSTIC_EXAMPLES)
+    # Diagnostics see the split's labels whenever it has them, even for a model that ignores
+    # labels in log_prob (e.g. the GMVAE's cluster purity).
+    diag_labels = data.split_labels(split)
     diag_batch = Batch(
-        jnp.asarray(array[:num_diag]), None if labels is None else jnp.asarray(labels[:num_diag])
+        jnp.asarray(array[:num_diag]),
+        None if diag_labels is None else jnp.asarray(diag_labels[:num_diag]),
     )
     diagnose = getattr(model, "diagnostics", None)  # models outside ModelBase may lack it
     diag_key = jax.random.fold_in(key, 1)

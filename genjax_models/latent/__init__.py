@@ -1,5 +1,5 @@
 """Latent-variable models: Gaussian mixture and mixture of Bernoullis (EM), VAE, IWAE,
-conditional VAE, KL controls, their bounds and likelihoods, and the PPCA oracle."""
+conditional VAE, GMVAE, KL controls, their bounds and likelihoods, and the PPCA oracle."""
 
 from genjax_models.latent.bounds import (
     gaussian_kl_standard,
@@ -9,6 +9,7 @@ from genjax_models.latent.bounds import (
 )
 from genjax_models.latent.cvae import CVAE
 from genjax_models.latent.gmm import COVARIANCES, GaussianMixture
+from genjax_models.latent.gmvae import GMVAE, mixture_log_prob
 from genjax_models.latent.iwae import IWAE
 from genjax_models.latent.likelihoods import (
     bernoulli_log_likelihood,
@@ -39,6 +40,7 @@ __all__ = [
     "CVAE",
     "IWAE",
     "LIKELIHOODS",
+    "GMVAE",
     "M2",
     "VAE",
     "Decoder",
@@ -59,6 +61,7 @@ __all__ = [
     "kmeans_plus_plus",
     "log_importance_weights",
     "log_marginal_estimates",
+    "mixture_log_prob",
     "model_estimator_table",
     "ppca_log_prob",
     "ppca_posterior",

@@ -9,7 +9,9 @@ These estimators are model-agnostic. They take two per-example functions:
   importance samples, so the decoder sees one ``[B, K]`` batch per sample and XLA batches
   the matmuls; there is no Python loop over samples.
 
-The prior is p(z) = N(0, I). With z_i ~ q(z | x), i = 1..k, the log importance weights are
+The prior is p(z) = N(0, I) unless a ``log_prior(z [..., K]) -> [...]`` is passed (e.g. the
+GMVAE's learned mixture, :mod:`genjax_models.latent.gmvae`). With z_i ~ q(z | x), i = 1..k,
+the log importance weights are
 
     log w_i = log p(x | z_i) + log N(z_i; 0, I) - log q(z_i | x)
 
@@ -38,6 +40,7 @@ from genjax_models.errors import ConfigError
 
 Encoder = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
 LogLikelihood = Callable[[jax.Array, jax.Array], jax.Array]
+LogPrior = Callable[[jax.Array], jax.Array]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -76,18 +79,27 @@ def _sample_noise(key: jax.Array, indices: jax.Array, shape: tuple[int, ...]) ->
     return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), shape))(indices)
 
 
+def standard_normal_log_prob(z: jax.Array) -> jax.Array:
+    """Return log N(z; 0, I) summed over the last axis: ``[..., K] -> [...]``."""
+    return jnp.sum(-0.5 * jnp.square(z) - _HALF_LOG_2PI, axis=-1)
+
+
 def _log_weights_from_noise(
     x: jax.Array,
     mean: jax.Array,
     log_std: jax.Array,
     eps: jax.Array,
     log_likelihood: LogLikelihood,
+    log_prior: LogPrior | None = None,
 ) -> jax.Array:
-    """Compute log w for z = mean + std * eps; eps ``[n, B, K]`` -> ``[n, B]``."""
+    """Compute log w for z = mean + std * eps; eps ``[n, B, K]`` -> ``[n, B]``.
+
+    ``log_prior`` maps ``z [n, B, K] -> [n, B]``; ``None`` is the standard normal.
+    """
     eps = eps.astype(mean.dtype)
     z = mean + jnp.exp(log_std) * eps  # [n, B, K]
     log_q = jnp.sum(-0.5 * jnp.square(eps) - log_std - _HALF_LOG_2PI, axis=-1)
-    log_prior = jnp.sum(-0.5 * jnp.square(z) - _HALF_LOG_2PI, axis=-1)
+    log_prior = (standard_normal_log_prob if log_prior is None else log_prior)(z)
     log_lik = jax.vmap(log_likelihood, in_axes=(None, 0))(x, z)  # [n, B]
     return log_lik + log_prior - log_q
 
@@ -98,6 +110,7 @@ def log_importance_weights(
     encode: Encoder,
     log_likelihood: LogLikelihood,
     num_samples: int,
+    log_prior: LogPrior | None = None,
 ) -> jax.Array:
     """Draw k samples z_i ~ q(z | x) and return log w_i = log p(x, z_i) - log q(z_i | x).
 
@@ -107,6 +120,7 @@ def log_importance_weights(
       encode: ``x -> (mean, log_std)``, each ``[B, K]``.
       log_likelihood: ``(x, z[B, K]) -> [B]``.
       num_samples: k, a static Python int.
+      log_prior: ``z [..., K] -> [...]``, log p(z); ``None`` (default) is N(0, I).
 
     Returns:
       ``[k, B]`` log importance weights (nats). Their mean over samples is a Monte Carlo
@@ -115,7 +129,7 @@ def log_importance_weights(
     k = _check_count("num_samples", num_samples)
     mean, log_std = encode(x)
     eps = _sample_noise(key, jnp.arange(k), mean.shape)
-    return _log_weights_from_noise(x, mean, log_std, eps, log_likelihood)
+    return _log_weights_from_noise(x, mean, log_std, eps, log_likelihood, log_prior)
 
 
 def iwae_bound(
@@ -124,6 +138,7 @@ def iwae_bound(
     encode: Encoder,
     log_likelihood: LogLikelihood,
     num_samples: int,
+    log_prior: LogPrior | None = None,
 ) -> jax.Array:
     """Compute the IWAE-k lower bound L_k(x) = logsumexp_i log w_i - log k per example.
 
@@ -136,11 +151,12 @@ def iwae_bound(
       encode: ``x -> (mean, log_std)``, each ``[B, K]``.
       log_likelihood: ``(x, z[B, K]) -> [B]``.
       num_samples: k, a static Python int.
+      log_prior: ``z [..., K] -> [...]``, log p(z); ``None`` (default) is N(0, I).
 
     Returns:
       ``[B]``, nats.
     """
-    log_w = log_importance_weights(key, x, encode, log_likelihood, num_samples)
+    log_w = log_importance_weights(key, x, encode, log_likelihood, num_samples, log_prior)
     return jax.nn.logsumexp(log_w, axis=0) - math.log(num_samples)
 
 
@@ -151,6 +167,7 @@ def importance_log_prob(
     log_likelihood: LogLikelihood,
     num_samples: int,
     chunk_size: int | None = None,
+    log_prior: LogPrior | None = None,
 ) -> jax.Array:
     """Estimate log p(x) by importance sampling with k samples, drawn chunk by chunk.
 
@@ -167,6 +184,7 @@ def importance_log_prob(
       log_likelihood: ``(x, z[B, K]) -> [B]``.
       num_samples: k, a static Python int (e.g. 1000 for the standard IWAE-1000 estimate).
       chunk_size: c, a static Python int; ``None`` or c > k means one chunk of k.
+      log_prior: ``z [..., K] -> [...]``, log p(z); ``None`` (default) is N(0, I).
 
     Returns:
       ``[B]``, nats.
@@ -181,7 +199,7 @@ def importance_log_prob(
     ) -> tuple[tuple[jax.Array, jax.Array], None]:
         idx = chunk * c + jnp.arange(c)
         eps = _sample_noise(key, idx, mean.shape)
-        log_w = _log_weights_from_noise(x, mean, log_std, eps, log_likelihood)
+        log_w = _log_weights_from_noise(x, mean, log_std, eps, log_likelihood, log_prior)
         log_w = jnp.where((idx < k)[:, None], log_w, -jnp.inf)
         return running_logsumexp_update(carry, log_w), None
 

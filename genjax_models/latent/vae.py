@@ -2,7 +2,9 @@
 
 Model: p(z) = N(0, I_K), p(x | z) a factorised decoder over the D = prod(event_shape) data
 dimensions (Bernoulli, Gaussian with a learned per-dimension scale, or discretised logistic
-on a grid of L levels); encoder q(z | x) = N(mean(x), diag(std(x)^2)). Training maximises
+on a grid of L levels); encoder q(z | x) = N(mean(x), diag(std(x)^2)). Encoder and decoder
+are MLPs on flattened inputs, or for images (``architecture="conv"``) strided-conv / upsampling
+stacks around one dense layer (:mod:`genjax_models.latent.networks`). Training maximises
 
     ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)),
 
@@ -37,7 +39,11 @@ from genjax_models.data.batch import Batch
 from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError, unknown_name
 from genjax_models.fields import Option
-from genjax_models.latent.bounds import gaussian_kl_standard_per_dim, importance_log_prob
+from genjax_models.latent.bounds import (
+    gaussian_kl_standard_per_dim,
+    importance_log_prob,
+    standard_normal_log_prob,
+)
 from genjax_models.latent.kl_control import (
     ACTIVE_UNIT_THRESHOLD,
     free_bits_kl,
@@ -49,12 +55,18 @@ from genjax_models.latent.likelihoods import (
     discretized_logistic_log_likelihood,
     gaussian_log_likelihood,
 )
-from genjax_models.latent.networks import Decoder, GaussianEncoder
+from genjax_models.latent.networks import (
+    ConvDecoderHead,
+    ConvGaussianEncoder,
+    Decoder,
+    GaussianEncoder,
+)
 from genjax_models.model import LogProbInfo, Metrics, ModelBase, Params, RunRecipe
 from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.validation import positive_int
 
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian", "discretized-logistic")
+ARCHITECTURES: tuple[str, ...] = ("mlp", "conv")
 _DEFAULT_LIKELIHOOD = {
     "binary": "bernoulli",
     "grey": "discretized-logistic",
@@ -64,7 +76,7 @@ _DEFAULT_LIKELIHOOD = {
 
 @dataclasses.dataclass(frozen=True)
 class VAE(ModelBase):
-    """A VAE with MLP encoder / decoder on flattened inputs.
+    """A VAE with MLP (or, for images, convolutional) encoder / decoder.
 
     Attributes:
       event_shape: shape of one example, e.g. ``(28, 28, 1)``; batches are
@@ -89,6 +101,13 @@ class VAE(ModelBase):
         optimiser steps; 0 (default) applies ``beta`` from the first step.
       free_bits: lambda, nats per latent dimension: the training KL term is
         sum_k max(lambda, batch-mean KL_k); 0 (default) is the plain KL.
+      architecture: ``"mlp"`` (default; ``hidden`` sets the widths) or ``"conv"`` for
+        images ``[H, W, C]`` with H and W divisible by 2^conv_downsample:
+        :class:`~genjax_models.latent.networks.ConvGaussianEncoder` and
+        :class:`~genjax_models.latent.networks.ConvDecoderHead` (``hidden`` unused).
+      conv_channels: F, channels of the convolutional stacks.
+      conv_downsample: S, stride-2 stages of the encoder (and 2x upsamplings of the decoder).
+      conv_residual: R, residual blocks at the low resolution on each side.
     """
 
     likelihood: str = "bernoulli"
@@ -103,6 +122,10 @@ class VAE(ModelBase):
     beta: float = 1.0
     kl_warmup_steps: int = 0
     free_bits: float = 0.0
+    architecture: str = "mlp"
+    conv_channels: int = 32
+    conv_downsample: int = 2
+    conv_residual: int = 1
 
     name: ClassVar[str] = "vae"
     loss_uses_step: ClassVar[bool] = True
@@ -162,6 +185,24 @@ class VAE(ModelBase):
                 raise ConfigError(f"{field} must be a finite number >= 0, got {value!r}")
         if self.kl_warmup_steps < 0:
             raise ConfigError(f"kl_warmup_steps must be >= 0, got {self.kl_warmup_steps}")
+        if self.architecture not in ARCHITECTURES:
+            raise unknown_name("architecture", self.architecture, ARCHITECTURES)
+        if self.architecture == "conv":
+            self._check_conv_shape()
+
+    def _check_conv_shape(self) -> None:
+        """Require an image event shape ``[H, W, C]`` that the conv stacks can halve S times."""
+        positive_int("conv_channels", self.conv_channels)
+        positive_int("conv_downsample", self.conv_downsample)
+        if self.conv_residual < 0:
+            raise ConfigError(f"conv_residual must be >= 0, got {self.conv_residual!r}")
+        scale = 2**self.conv_downsample
+        shape = tuple(self.event_shape)
+        if len(shape) != 3 or shape[0] % scale or shape[1] % scale:
+            raise ConfigError(
+                f"architecture='conv' needs images [H, W, C] with H and W divisible by "
+                f"2^conv_downsample = {scale}, got event_shape {shape}"
+            )
 
     @classmethod
     def spec_defaults(cls, spec: DataSpec) -> dict[str, Any]:
@@ -187,12 +228,20 @@ class VAE(ModelBase):
         return super().from_spec(spec, **overrides)
 
     # ------------------------------------------------------------------ pieces
-    def encoder(self) -> GaussianEncoder:
-        """Return the Flax encoder module, ``[B, D] -> (mean, log_std) [B, K]``."""
+    def encoder(self) -> GaussianEncoder | ConvGaussianEncoder:
+        """Return the Flax encoder module, ``[B, D (+ C)] -> (mean, log_std) [B, K]``."""
+        if self.architecture == "conv":
+            return ConvGaussianEncoder(tuple(self.event_shape), self.conv_channels,
+                                       self.conv_downsample, self.conv_residual,
+                                       self.latent_dim)
         return GaussianEncoder(self.hidden, self.latent_dim, ACTIVATIONS[self.activation])
 
-    def decoder(self) -> Decoder:
-        """Return the Flax decoder module, ``[B, K] -> (out [B, D], log_scale [D] | None)``."""
+    def decoder(self) -> Decoder | ConvDecoderHead:
+        """Return the Flax decoder, ``[B, K (+ C)] -> (out [B, D], log_scale [D] | None)``."""
+        if self.architecture == "conv":
+            return ConvDecoderHead(tuple(self.event_shape), self.conv_channels,
+                                   self.conv_downsample, self.conv_residual,
+                                   learn_scale=self.likelihood != "bernoulli")
         return Decoder(
             tuple(reversed(self.hidden)),
             self.num_dims,
@@ -268,6 +317,35 @@ class VAE(ModelBase):
 
         return x, encode, log_lik
 
+    # ------------------------------------------------------------------- prior
+    def prior_log_prob(self, params: Params, z: Float[Array, "... k"]) -> Float[Array, "..."]:
+        """Return log p(z) for ``z [..., K]``; the VAE's prior is N(0, I_K) (no parameters)."""
+        del params
+        return standard_normal_log_prob(z)
+
+    def sample_latent(
+        self, params: Params, key: jax.Array, num: int, options: dict[str, Any]
+    ) -> Float[Array, "num k"]:
+        """Draw ``z [num, K]`` from the prior (the VAE: N(0, I)); ``options`` are ``sample``'s."""
+        del params, options
+        return jax.random.normal(key, (num, self.latent_dim))
+
+    def kl_terms(
+        self,
+        params: Params,
+        mean: Float[Array, "b k"],
+        log_std: Float[Array, "b k"],
+        z: Float[Array, "n b k"],
+    ) -> tuple[Float[Array, " b"], jax.Array]:
+        """Return ``(KL [B], the training KL term)`` for q = N(mean, diag(exp(log_std)^2)).
+
+        The VAE's KL(q || N(0, I)) is analytic (``z``, the reparameterised samples, unused);
+        the training term applies the free-bits floor, sum_k max(lambda, mean_b KL_bk).
+        """
+        del params, z
+        kl_per_dim = gaussian_kl_standard_per_dim(mean, log_std)  # [B, K]
+        return jnp.sum(kl_per_dim, axis=-1), free_bits_kl(kl_per_dim, self.free_bits)
+
     # ---------------------------------------------------------------- protocol
     def init(self, key: jax.Array, batch: Batch | jax.Array) -> Params:
         """Initialise ``{"encoder": ..., "decoder": ...}`` (Flax ``params`` collections)."""
@@ -312,11 +390,10 @@ class VAE(ModelBase):
         eps = jax.random.normal(key, (self.num_importance, *mean.shape), mean.dtype)
         z = mean + jnp.exp(log_std) * eps
         log_lik = jax.vmap(functools.partial(log_likelihood, x))(z).mean(axis=0)
-        kl_per_dim = gaussian_kl_standard_per_dim(mean, log_std)  # [B, K]
-        kl = jnp.sum(kl_per_dim, axis=-1)
+        kl, kl_term = self.kl_terms(params, mean, log_std, z)
         elbo = jnp.mean(log_lik - kl)
         weight = kl_weight(step, self.beta, self.kl_warmup_steps)
-        loss = -jnp.mean(log_lik) + weight * free_bits_kl(kl_per_dim, self.free_bits)
+        loss = -jnp.mean(log_lik) + weight * kl_term
         metrics = {
             "loss": loss,
             "elbo": elbo,
@@ -330,7 +407,7 @@ class VAE(ModelBase):
     def sample(
         self, params: Params, key: jax.Array, num: int, *, labels: Any = None, **options: Any
     ) -> Float[Array, "num ..."]:
-        """Draw ``num`` examples: z ~ N(0, I), then x ~ p(x | z) (or its mean).
+        """Draw ``num`` examples: z ~ p(z) (:meth:`sample_latent`), then x ~ p(x | z) (or its mean).
 
         Args:
           params: model parameters.
@@ -346,9 +423,10 @@ class VAE(ModelBase):
           ``level / (L - 1)`` (discretised logistic) or real (Gaussian).
         """
         c = self.sample_condition(self.check_sample_labels(labels, num))
-        mean = self.resolve_sample_options(options)["mean"]
+        resolved = self.resolve_sample_options(options)
+        mean = resolved["mean"]
         z_key, x_key = jax.random.split(key)
-        z = jax.random.normal(z_key, (num, self.latent_dim))
+        z = self.sample_latent(params, z_key, num, resolved)
         out, log_scale = self.decode(params, z, c)
         if self.likelihood == "bernoulli":
             probs = jax.nn.sigmoid(out)
@@ -394,6 +472,7 @@ class VAE(ModelBase):
             log_likelihood,
             positive_int("num_samples", k),
             positive_int("chunk_size", chunk),
+            functools.partial(self.prior_log_prob, params),
         )
 
     def diagnostics(

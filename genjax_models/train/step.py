@@ -50,7 +50,8 @@ def make_update(
     mesh the batch is constrained to be split over the ``"data"`` axis, so ``jit`` runs the
     loss data-parallel and all-reduces the gradients. A model with ``loss_uses_step`` gets
     ``step=state.step`` (the number of optimiser steps taken before this one), so schedules
-    such as KL warm-up resume exactly too.
+    such as KL warm-up resume exactly too. A model with ``has_post_update`` gets its
+    ``post_update(params, batch, key, step=...)`` applied after the optimiser's update.
 
     ``orders=(first_epoch, epoch_orders)`` are the data orders that :func:`make_train_step`
     precomputes once per call (the same indices, without a permutation sort every step).
@@ -76,6 +77,9 @@ def make_update(
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        if getattr(model, "has_post_update", False):  # non-gradient updates (EMA codebooks)
+            post_key = jax.random.fold_in(step_key, 2)
+            params = model.post_update(params, batch, post_key, step=state.step)
         ema = state.ema_params
         if ema is not None:
             ema = optax.incremental_update(params, ema, step_size=1.0 - ema_decay)
