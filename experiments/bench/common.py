@@ -6,6 +6,7 @@
   yardstick that model FLOP/s are divided by (so the fraction is comparable across machines
   and under varying load).
 * :func:`time_fn` -- median / best wall time of a JAX call (``block_until_ready``).
+* :func:`fit_timed` -- one training run with the generic trainer and its wall time.
 * :func:`compiled_flops` -- FLOPs XLA's cost analysis assigns to a compiled call. Note: XLA
   counts the body of a ``lax.scan`` / while loop once, not once per iteration, so for a
   K-step scanned training call multiply the FLOPs of a single step by K.
@@ -210,3 +211,23 @@ def _matmul_chain(a: jax.Array, b: jax.Array, length: int) -> jax.Array:
         return x @ b, None
 
     return jax.lax.scan(body, a, None, length=length)[0]
+
+
+def fit_timed(
+    model: Any, prepared: Any, steps: int, batch_size: int, lr: float = 1e-3, seed: int = 0,
+    steps_per_call: int = 50,
+) -> tuple[Any, Any, float]:
+    """Train ``model`` with the generic trainer (Adam, no checkpoints, no progress bar).
+
+    Logs every ``min(500, steps)`` steps. Returns ``(result, eval_params, train_s)``, the
+    wall time including compilation.
+    """
+    from genjax_models.train import TrainConfig, fit
+
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                         log_every=max(1, min(500, steps)), checkpoint_every=10**9,
+                         steps_per_call=steps_per_call)
+    start = time.perf_counter()
+    result = fit(model, prepared, config, progress=False)
+    jax.block_until_ready(result.state.params)
+    return result, result.state.eval_params, time.perf_counter() - start

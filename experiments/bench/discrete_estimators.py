@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,13 +41,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from common import parse_args, write_result  # noqa: E402
+from common import fit_timed, parse_args, write_result  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
 from genjax_models.data import load_dataset, prepare  # noqa: E402
 from genjax_models.eval.likelihood import evaluate  # noqa: E402
 from genjax_models.model import get_model  # noqa: E402
-from genjax_models.train import TrainConfig, fit  # noqa: E402
 
 ESTIMATORS = (
     "reinforce",
@@ -114,14 +112,7 @@ def main() -> None:
     runs, trained = {}, {}
     for name in ESTIMATORS:
         model = get_model("categorical-vae", prepared.spec, estimator=name)
-        config = TrainConfig(steps=steps, batch_size=100, lr=1e-3, seed=0,
-                             log_every=max(1, min(500, steps)), checkpoint_every=10**9,
-                             steps_per_call=50)
-        t0 = time.perf_counter()
-        result = fit(model, prepared, config, progress=False)
-        jax.block_until_ready(result.state.params)
-        train_s = time.perf_counter() - t0
-        params = result.state.eval_params
+        _, params, train_s = fit_timed(model, prepared, steps, batch_size=100)
         trained[name] = (model, params)
         iwae = evaluate(model, params, prepared, key=jax.random.key(123), num_samples=k_eval)
         elbo = evaluate(model, params, prepared, key=jax.random.key(124), num_samples=1)

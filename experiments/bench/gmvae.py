@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from common import parse_args, write_result  # noqa: E402
+from common import fit_timed, parse_args, write_result  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 
 from genjax_models.data import Batch, load_dataset, prepare  # noqa: E402
 from genjax_models.eval.likelihood import evaluate  # noqa: E402
 from genjax_models.latent.gmvae import cluster_purity  # noqa: E402
 from genjax_models.model import get_model  # noqa: E402
-from genjax_models.train import TrainConfig, fit  # noqa: E402
 
 NUM_COMPONENTS = 10
 RUNS = {"learned_weights": {"learn_weights": True}, "uniform_weights": {"learn_weights": False}}
@@ -56,14 +54,7 @@ def main() -> None:
     runs = {}
     for name, extra in RUNS.items():
         model = get_model("gmvae", prepared.spec, num_components=NUM_COMPONENTS, **extra)
-        config = TrainConfig(steps=steps, batch_size=128, lr=1e-3, seed=0,
-                             log_every=max(1, min(500, steps)), checkpoint_every=10**9,
-                             steps_per_call=50)
-        t0 = time.perf_counter()
-        result = fit(model, prepared, config, progress=False)
-        jax.block_until_ready(result.state.params)
-        train_s = time.perf_counter() - t0
-        params = result.state.eval_params
+        _, params, train_s = fit_timed(model, prepared, steps, batch_size=128)
         report = evaluate(model, params, prepared, key=jax.random.key(123), num_samples=k)
         elbo = evaluate(model, params, prepared, key=jax.random.key(124), num_samples=1)
         batch = Batch(test, jnp.asarray(test_labels))

@@ -9,7 +9,9 @@ error, the negative ELBO (k = 1), active units, the parameter count, training st
 and, for scale, the same process's 1024^2 float32 matmul rate.
 
 Run (from the repo root; results go to experiments/results/):
-    python experiments/bench/vae_architectures.py           # vae_architectures.json (~5 min)
+    python experiments/bench/vae_architectures.py           # vae_architectures.json (~11 min:
+                                                            # mostly the conv model's IWAE-1000,
+                                                            # 1e6 conv decoder passes)
     python experiments/bench/vae_architectures.py --quick   # smoke run
 """
 
@@ -17,32 +19,17 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
-from common import parse_args, write_result  # noqa: E402
+from common import fit_timed, measure_matmul_flops, parse_args, write_result  # noqa: E402
 
 from genjax_models.data import load_dataset, prepare  # noqa: E402
 from genjax_models.eval.likelihood import evaluate  # noqa: E402
 from genjax_models.model import get_model  # noqa: E402
-from genjax_models.train import TrainConfig, fit  # noqa: E402
 
 RUNS = {"mlp": {"architecture": "mlp"}, "conv": {"architecture": "conv"}}
-
-
-def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
-    """Return this process's best-of-``repeats`` float32 n x n matmul rate in GFLOP/s."""
-    a = jax.random.normal(jax.random.key(0), (n, n))
-    mm = jax.jit(lambda x: x @ x)
-    jax.block_until_ready(mm(a))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(mm(a))
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
 
 
 def main() -> None:
@@ -52,14 +39,7 @@ def main() -> None:
     runs = {}
     for name, extra in RUNS.items():
         model = get_model("vae", prepared.spec, latent_dim=32, **extra)
-        config = TrainConfig(steps=steps, batch_size=64, lr=1e-3, seed=0,
-                             log_every=max(1, min(500, steps)), checkpoint_every=10**9,
-                             steps_per_call=50)
-        t0 = time.perf_counter()
-        result = fit(model, prepared, config, progress=False)
-        jax.block_until_ready(result.state.params)
-        train_s = time.perf_counter() - t0
-        params = result.state.eval_params
+        result, params, train_s = fit_timed(model, prepared, steps, batch_size=64)
         iwae = evaluate(model, params, prepared, key=jax.random.key(123), num_samples=k)
         elbo = evaluate(model, params, prepared, key=jax.random.key(124), num_samples=1)
         runs[name] = {
@@ -83,7 +63,7 @@ def main() -> None:
         "quick": args.quick,
         "train_config": {"steps": steps, "batch_size": 64, "lr": 1e-3, "seed": 0},
         "eval_num_samples": k,
-        "matmul_gflops_1024_f32": matmul_gflops(),
+        "matmul_gflops_1024_f32": measure_matmul_flops()["flops_per_s_best"] / 1e9,
         "runs": runs,
     }
     print("wrote", write_result("vae_architectures_quick" if args.quick

@@ -26,20 +26,18 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from common import parse_args, write_result  # noqa: E402
+from common import fit_timed, parse_args, write_result  # noqa: E402
 from diffusion_quality import fd, train_classifier  # noqa: E402
 
 from genjax_models.data import load_dataset, prepare  # noqa: E402
 from genjax_models.eval.likelihood import evaluate  # noqa: E402
 from genjax_models.model import get_model  # noqa: E402
-from genjax_models.train import TrainConfig, fit  # noqa: E402
 
 MODEL = {"channels": 32, "num_codes": 64, "code_dim": 16, "num_downsample": 2}
 TRAIN = {"batch_size": 64, "lr": 1e-3, "seed": 0}
@@ -68,13 +66,7 @@ def main() -> None:
     runs = {}
     for name, extra in RUNS.items():
         model = get_model("vqvae", prepared.spec, **MODEL, **extra)
-        config = TrainConfig(steps=steps, log_every=max(1, min(500, steps)),
-                             checkpoint_every=10**9, steps_per_call=50, **TRAIN)
-        t0 = time.perf_counter()
-        result = fit(model, prepared, config, progress=False)
-        jax.block_until_ready(result.state.params)
-        train_s = time.perf_counter() - t0
-        params = result.state.eval_params
+        result, params, train_s = fit_timed(model, prepared, steps, **TRAIN)
         report = evaluate(model, params, prepared, key=jax.random.key(123))
         codes = jax.jit(model.codes)(params, test)
         z_q = params["codebook"].embedding[codes]

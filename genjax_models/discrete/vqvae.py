@@ -129,9 +129,8 @@ class VQVAE(ModelBase):
             raise ConfigError(
                 f"vqvae models images: event_shape must be (H, W, C), got {self.event_shape}"
             )
-        for field in ("num_codes",):
-            if getattr(self, field) < 2:
-                raise ConfigError(f"{field} must be >= 2, got {getattr(self, field)!r}")
+        if self.num_codes < 2:
+            raise ConfigError(f"num_codes must be >= 2, got {self.num_codes!r}")
         for field in ("code_dim", "channels", "restart_every", "prior_channels", "prior_layers"):
             if getattr(self, field) < 1:
                 raise ConfigError(f"{field} must be >= 1, got {getattr(self, field)!r}")
