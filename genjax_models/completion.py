@@ -127,3 +127,16 @@ def check_observed_array(
             f"{list(expected)}, got {list(observed.shape)}"
         )
     return observed.astype(bool)
+
+
+def flat_observed(observed: object, event_shape: tuple[int, ...], num: int) -> Bool[Array, "b d"]:
+    """Check a mask ``[*event_shape]`` or ``[num, *event_shape]``; return bools ``[num, D]``.
+
+    A traced mask (inside ``jit``) is checked for its shape only; a concrete one also for
+    holding booleans or 0/1 values (:func:`check_observed`).
+    """
+    if isinstance(observed, jax.core.Tracer):
+        mask = check_observed_array(observed, event_shape, num)
+    else:
+        mask = jnp.asarray(check_observed(observed, event_shape, num))
+    return mask.reshape(num, -1)

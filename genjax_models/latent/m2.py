@@ -67,6 +67,7 @@ class M2(CVAE):
 
     name: ClassVar[str] = "m2"
     labels: ClassVar[str] = "accepts"
+    can_complete: ClassVar[bool] = False  # its encoder needs y; summing y out is not built
     semi_supervised: ClassVar[bool] = True
     loss_uses_step: ClassVar[bool] = False
     log_prob_options: ClassVar[tuple[Option, ...]] = (

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from genjax_models.completion import Completion, check_observed, check_observed_array
+from genjax_models.completion import Completion, flat_observed
 from genjax_models.data.batch import Batch
 from genjax_models.errors import ConfigError
 from genjax_models.model import LogProbInfo, Metrics, ModelBase, Params
@@ -237,11 +237,7 @@ class MixtureModel(ModelBase):
 
     def flat_observed(self, observed: Any, num: int) -> jax.Array:
         """Check a mask ``[*event_shape]`` or ``[B, *event_shape]``; return bools ``[B, D]``."""
-        if isinstance(observed, jax.core.Tracer):
-            mask = check_observed_array(observed, self.event_shape, num)
-        else:
-            mask = jnp.asarray(check_observed(observed, self.event_shape, num))
-        return mask.reshape(num, self.num_dims)
+        return flat_observed(observed, self.event_shape, num)
 
     def log_prior(self, params: Params) -> jax.Array:
         """Return the log-prior the M step maximises with the likelihood (0: plain EM)."""

@@ -22,6 +22,11 @@ and a ``free_bits`` floor per latent dimension:
 With the defaults (beta = 1, no warm-up, lambda = 0) the loss is the negative ELBO. Whatever
 the settings, the reported ``elbo`` / ``nll`` metrics and ``log_prob`` are the true bound.
 ``diagnostics`` counts the active units (Burda et al., 2016) on the evaluated split.
+
+``complete`` fills in missing entries (:mod:`genjax_models.latent.vae_completion`): the
+missing dimensions drop out of the factorised likelihood, so importance sampling gives a
+bound on log p(x_observed), and resampling the importance samples by weight gives
+approximate draws from p(x_missing | x_observed).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from genjax_models.completion import Completion, flat_observed
 from genjax_models.data.batch import Batch
 from genjax_models.data.spec import DataSpec
 from genjax_models.errors import ConfigError, unknown_name
@@ -61,7 +67,15 @@ from genjax_models.latent.networks import (
     Decoder,
     GaussianEncoder,
 )
-from genjax_models.model import LogProbInfo, Metrics, ModelBase, Params, RunRecipe
+from genjax_models.latent.vae_completion import importance_completion
+from genjax_models.model import (
+    LogProbInfo,
+    Metrics,
+    ModelBase,
+    Params,
+    RunRecipe,
+    cannot_complete,
+)
 from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.validation import positive_int
 
@@ -136,6 +150,14 @@ class VAE(ModelBase):
             False,
             "return decoder means (Bernoulli probabilities) instead of draws from p(x | z)",
         ),
+    )
+    can_complete: ClassVar[bool] = True
+    complete_options: ClassVar[tuple[Option, ...]] = (
+        Option("num_samples", int | None, None,
+               "importance samples k of the bound on log p(x_observed) and of the resampling "
+               "(default: eval_samples)"),
+        Option("fill", float, 0.0,
+               "value the encoder sees at missing entries (any value gives a valid bound)"),
     )
     log_prob_options: ClassVar[tuple[Option, ...]] = (
         Option(
@@ -301,6 +323,23 @@ class VAE(ModelBase):
             return gaussian_log_likelihood(x, out, log_scale)
         return discretized_logistic_log_likelihood(x, out, log_scale, self.num_levels)
 
+    def log_likelihood_terms(
+        self, params: Params, x: jax.Array, z: jax.Array, c: jax.Array | None = None
+    ) -> Float[Array, "b d"]:
+        """Compute log p(x_d | z[, c]) per dimension, ``[B, D]`` (its row sums: log_likelihood).
+
+        The likelihood functions sum over their last axis; a trailing axis of size 1 makes
+        that sum the identity.
+        """
+        out, log_scale = self.decode(params, z, c)
+        xs, outs = x[..., None], out[..., None]
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_likelihood(xs, outs)
+        if self.likelihood == "gaussian":
+            return gaussian_log_likelihood(xs, outs, log_scale[..., None])
+        return discretized_logistic_log_likelihood(xs, outs, log_scale[..., None],
+                                                   self.num_levels)
+
     def bound_pieces(self, params: Params, batch: Batch | jax.Array) -> tuple[Any, Any, Any]:
         """Return ``(x [B, D], encode: x -> (mean, log_std), log_lik: (x, z) -> [B])``.
 
@@ -427,24 +466,30 @@ class VAE(ModelBase):
         mean = resolved["mean"]
         z_key, x_key = jax.random.split(key)
         z = self.sample_latent(params, z_key, num, resolved)
+        return self.draw_data(params, x_key, z, c, mean).reshape(num, *self.event_shape)
+
+    def draw_data(
+        self,
+        params: Params,
+        key: jax.Array,
+        z: Float[Array, "b k"],
+        c: jax.Array | None = None,
+        mean: bool = False,
+    ) -> Float[Array, "b d"]:
+        """Draw flat x ~ p(x | z[, c]) ``[B, D]``, or return the decoder means if ``mean``."""
         out, log_scale = self.decode(params, z, c)
         if self.likelihood == "bernoulli":
             probs = jax.nn.sigmoid(out)
-            x = probs if mean else jax.random.bernoulli(x_key, probs).astype(probs.dtype)
-        elif self.likelihood == "gaussian":
+            return probs if mean else jax.random.bernoulli(key, probs).astype(probs.dtype)
+        if self.likelihood == "gaussian":
             if mean:
-                x = out if self.clip_range is None else jnp.clip(out, *self.clip_range)
-            else:
-                x = out + jnp.exp(log_scale) * jax.random.normal(x_key, out.shape, out.dtype)
-        else:
-            top = self.num_levels - 1
-            if mean:
-                x = jnp.clip(out, 0.0, 1.0)
-            else:
-                noise = jax.random.logistic(x_key, out.shape, out.dtype)
-                y = out + jnp.exp(log_scale) * noise
-                x = jnp.clip(jnp.round(y * top), 0, top) / top
-        return x.reshape(num, *self.event_shape)
+                return out if self.clip_range is None else jnp.clip(out, *self.clip_range)
+            return out + jnp.exp(log_scale) * jax.random.normal(key, out.shape, out.dtype)
+        top = self.num_levels - 1
+        if mean:
+            return jnp.clip(out, 0.0, 1.0)
+        y = out + jnp.exp(log_scale) * jax.random.logistic(key, out.shape, out.dtype)
+        return jnp.clip(jnp.round(y * top), 0, top) / top
 
     def log_prob(
         self, params: Params, batch: Batch | jax.Array, key: jax.Array, **options: Any
@@ -492,6 +537,55 @@ class VAE(ModelBase):
             "latent_dim": float(self.latent_dim),
             "mean_unit_activity": float(jnp.mean(activity)),
         }
+
+    def complete(
+        self,
+        params: Params,
+        key: jax.Array,
+        batch: Batch | jax.Array,
+        observed: jax.Array,
+        num_completions: int,
+        **options: Any,
+    ) -> Completion:
+        """Complete partly observed data by importance sampling (:mod:`.vae_completion`).
+
+        The encoder sees x with its missing entries set to ``fill``; k importance samples give
+        the IWAE-k bound on log p(x_observed) (the missing dimensions drop out of the
+        factorised likelihood), and each completion resamples one of them by its weight, then
+        draws the missing entries from the decoder.
+
+        Args:
+          params: model parameters.
+          key: PRNG key.
+          batch: ``[B, *event_shape]`` (with labels for conditional models).
+          observed: bool mask ``[*event_shape]`` or ``[B, *event_shape]`` (True = observed).
+          num_completions: n, completions per example (static).
+          **options: ``num_samples`` k (default ``eval_samples``), ``fill`` (default 0).
+
+        Returns:
+          :class:`~genjax_models.completion.Completion` with ``exact`` all False: the
+          completions approximate p(x_missing | x_observed) and ``log_p_observed`` is a
+          stochastic lower bound, both exact only as k grows.
+        """
+        if not self.can_complete:
+            raise cannot_complete(self.name)
+        opts = self.resolve_complete_options(options)
+        k = positive_int("num_samples",
+                         self.eval_samples if opts["num_samples"] is None else opts["num_samples"])
+        positive_int("num_completions", num_completions)
+        x, c = self.inputs(batch)
+        num = x.shape[0]
+        seen = flat_observed(observed, self.event_shape, num)
+        mean, log_std = self.encode(params, jnp.where(seen, x, opts["fill"]), c)
+        samples, log_p = importance_completion(
+            key, x, seen, mean, log_std,
+            lambda z: self.log_likelihood_terms(params, x, z, c),
+            functools.partial(self.prior_log_prob, params),
+            lambda kk, z: self.draw_data(params, kk, z, c),
+            k, num_completions, self.eval_chunk,
+        )
+        return Completion(samples.reshape(num_completions, num, *self.event_shape), log_p,
+                          jnp.zeros((num,), bool))
 
     def describe_log_prob(self, **options: Any) -> LogProbInfo:
         """Describe ``log_prob``: a lower bound, ``"elbo"`` for k = 1, else ``"iwae-k"``."""
