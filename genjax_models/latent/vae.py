@@ -115,10 +115,10 @@ class VAE(ModelBase):
         optimiser steps; 0 (default) applies ``beta`` from the first step.
       free_bits: lambda, nats per latent dimension: the training KL term is
         sum_k max(lambda, batch-mean KL_k); 0 (default) is the plain KL.
-      architecture: ``"mlp"`` (default; ``hidden`` sets the widths) or ``"conv"`` for
-        images ``[H, W, C]`` with H and W divisible by 2^conv_downsample:
-        :class:`~genjax_models.latent.networks.ConvGaussianEncoder` and
-        :class:`~genjax_models.latent.networks.ConvDecoderHead` (``hidden`` unused).
+      architecture: ``"mlp"`` or ``"conv"``, MLPs of widths ``hidden`` or conv stacks for
+        images ``[H, W, C]`` with H and W divisible by 2^conv_downsample
+        (:class:`~genjax_models.latent.networks.ConvGaussianEncoder` and
+        :class:`~genjax_models.latent.networks.ConvDecoderHead`; ``hidden`` is then unused).
       conv_channels: F, channels of the convolutional stacks.
       conv_downsample: S, stride-2 stages of the encoder (and 2x upsamplings of the decoder).
       conv_residual: R, residual blocks at the low resolution on each side.
