@@ -86,9 +86,9 @@ def test_complete_checks_shapes_and_options():
 
 
 def test_models_that_cannot_complete_name_those_that_can():
-    vae = get_model("vae", DataSpec((4,), "binary", 2), hidden=(4,), latent_dim=2)
-    with pytest.raises(ConfigError, match="vae cannot complete.*fvsbn"):
-        vae.complete(None, jax.random.key(0), jnp.zeros((1, 4)), np.ones(4, bool), 1)
+    flow = get_model("realnvp", DataSpec((4,), "continuous"), num_layers=2, hidden=(4,))
+    with pytest.raises(ConfigError, match="realnvp cannot complete.*fvsbn.*vae"):
+        flow.complete(None, jax.random.key(0), jnp.zeros((1, 4)), np.ones(4, bool), 1)
 
 
 def test_named_masks(tmp_path):
