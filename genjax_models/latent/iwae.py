@@ -44,15 +44,27 @@ class IWAE(VAE):
         super().__post_init__()
         reject_kl_controls(self, "iwae trains the IWAE-k bound, which has no separate KL term")
 
-    def loss(self, params: Params, batch: Any, key: jax.Array) -> tuple[jax.Array, Metrics]:
-        """Compute the mean negative IWAE-k bound.
+    def bound_loss(
+        self,
+        params: Params,
+        batch: Any,
+        key: jax.Array,
+        *,
+        step: Any = None,
+        observed: jax.Array | None = None,
+    ) -> tuple[jax.Array, Metrics]:
+        """Compute the mean negative IWAE-k bound (of log p(x_o) when ``observed`` is given).
+
+        ``step`` is unused (no KL schedule); ``observed`` as in
+        :meth:`~genjax_models.latent.vae.VAE.bound_loss`. :meth:`VAE.loss` adds the masked
+        term of a mask-aware model.
 
         Returns:
           ``(loss, metrics)`` with metrics ``loss``, ``iwae_bound`` (mean L_k), ``elbo`` (mean
           of log w over the same k samples: a k-sample Monte Carlo ELBO, <= L_k) and
           ``nll`` (-L_k, nats; the trainer reports it as data-space ``bits_per_dim``).
         """
-        x, encode, log_likelihood = self.bound_pieces(params, batch)
+        x, encode, log_likelihood = self.bound_pieces(params, batch, observed)
         log_w = log_importance_weights(key, x, encode, log_likelihood, self.num_importance)
         bound = jnp.mean(jax.nn.logsumexp(log_w, axis=0) - math.log(self.num_importance))
         loss = -bound

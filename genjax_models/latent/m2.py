@@ -19,7 +19,8 @@ The loss is -mean_b [m_b L(x_b, y_b) + (1 - m_b) U(x_b)] + alpha * mean over lab
 reparameterisation noise. ``log_prob`` ignores labels and bounds the marginal
 log p(x) = log sum_y p(y) p(x | y) by summing y exactly over IWAE-k estimates of p(x | y):
 log sum_y p(y) Zhat_y with Zhat_y = 1/k sum_i w_i (unbiased for p(x | y)), a stochastic
-lower bound (Jensen), comparable with the other families' log p(x). ``diagnostics`` adds the
+lower bound (Jensen), comparable with the other families' log p(x); ``complete`` does the
+same for log p(x_observed) and resamples (y, z) by weight. ``diagnostics`` adds the
 classifier's accuracy on the evaluated split (its labels). Train with partly hidden labels:
 ``genjax train m2 --set data.num_labelled=100``.
 """
@@ -36,12 +37,18 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from genjax_models.completion import Completion, flat_observed
 from genjax_models.data.batch import Batch, check_labels
 from genjax_models.errors import ConfigError
 from genjax_models.fields import Option
 from genjax_models.latent.bounds import gaussian_kl_standard, importance_log_prob
 from genjax_models.latent.cvae import CVAE
 from genjax_models.latent.kl_control import reject_kl_controls
+from genjax_models.latent.vae_completion import (
+    importance_samples,
+    masked_sum,
+    resample_indices,
+)
 from genjax_models.model import LogProbInfo, Metrics, Params, RunRecipe
 from genjax_models.nn.activations import ACTIVATIONS
 from genjax_models.nn.mlp import MLP
@@ -67,7 +74,7 @@ class M2(CVAE):
 
     name: ClassVar[str] = "m2"
     labels: ClassVar[str] = "accepts"
-    can_complete: ClassVar[bool] = False  # its encoder needs y; summing y out is not built
+    can_complete: ClassVar[bool] = True
     semi_supervised: ClassVar[bool] = True
     loss_uses_step: ClassVar[bool] = False
     log_prob_options: ClassVar[tuple[Option, ...]] = (
@@ -92,6 +99,11 @@ class M2(CVAE):
     def __post_init__(self) -> None:
         super().__post_init__()
         reject_kl_controls(self, "m2 trains its own bound with y summed out")
+        if self.mask_aware:
+            raise ConfigError(
+                "m2 cannot be mask_aware: its loss sums y out of a bound whose encoder needs y, "
+                "and completion is not built for it; use vae, iwae, cvae or gmvae"
+            )
         if any(n < 1 for n in self.classifier_hidden):
             raise ConfigError(
                 f"classifier_hidden widths must be positive, got {self.classifier_hidden}"
@@ -255,6 +267,69 @@ class M2(CVAE):
         classes = jnp.arange(self.num_classes)
         log_px_given_y = jax.vmap(per_class)(classes, self.all_classes(x.shape[0], x.dtype))
         return jax.nn.logsumexp(log_px_given_y, axis=0) - math.log(self.num_classes)
+
+    def complete(
+        self,
+        params: Params,
+        key: jax.Array,
+        batch: Batch | jax.Array,
+        observed: jax.Array,
+        num_completions: int,
+        **options: Any,
+    ) -> Completion:
+        """Complete partly observed data with y summed out (labels, if any, are not used).
+
+        For each class y, k importance samples z_{y,i} ~ q(z | x_fill, y) (missing entries set
+        to ``fill``) with weights w_{y,i} = p(x_o | z, y) p(z) / q(z | x_fill, y) give
+        Zhat_y = 1/k sum_i w_{y,i}, unbiased for p(x_o | y), so
+        log sum_y p(y) Zhat_y is a stochastic lower bound on log p(x_o) (Jensen), the
+        missing-data form of :meth:`log_prob`. Each completion resamples one pair (y, i) of
+        the C k samples with probability proportional to p(y) w_{y,i} (an approximate draw of
+        (y, z) from p(y, z | x_o)), then draws the missing entries from p(x | z, y).
+
+        Args:
+          params, key, batch: as in the protocol (``batch`` ``[B, *event_shape]``).
+          observed: bool mask ``[*event_shape]`` or ``[B, *event_shape]`` (True = observed).
+          num_completions: n, completions per example (static).
+          **options: ``num_samples`` k per class (default ``eval_samples``), ``fill``
+            (default 0).
+
+        Returns:
+          :class:`~genjax_models.completion.Completion` with ``exact`` all False.
+        """
+        opts = self.resolve_complete_options(options)
+        k = positive_int("num_samples",
+                         self.eval_samples if opts["num_samples"] is None else opts["num_samples"])
+        positive_int("num_completions", num_completions)
+        x, _ = self._labels_of(batch)
+        num = x.shape[0]
+        seen = flat_observed(observed, self.event_shape, num)
+        filled = jnp.where(seen, x, opts["fill"])
+        weight_key, index_key, draw_key = jax.random.split(key, 3)
+
+        def per_class(c: jax.Array, onehot: jax.Array) -> tuple[jax.Array, jax.Array]:
+            mean, log_std = self.encode(params, filled, onehot)
+            return importance_samples(
+                jax.random.fold_in(weight_key, c), mean, log_std,
+                lambda z: masked_sum(seen, self.log_likelihood_terms(params, x, z, onehot)),
+                functools.partial(self.prior_log_prob, params), k, self.eval_chunk,
+            )
+
+        classes = jnp.arange(self.num_classes)
+        z, log_w = jax.lax.map(lambda a: per_class(*a),
+                               (classes, self.all_classes(num, x.dtype)))  # [C, k, B, (K)]
+        log_w = log_w.reshape(self.num_classes * k, num) - math.log(self.num_classes)
+        bound = jax.nn.logsumexp(log_w, axis=0) - math.log(k)
+        index = resample_indices(index_key, log_w, num_completions)  # [n, B], pair y k + i
+        chosen = z.reshape(self.num_classes * k, num, self.latent_dim)[index, jnp.arange(num)]
+
+        def draw(key: jax.Array, z: jax.Array, y: jax.Array) -> jax.Array:
+            return self.draw_data(params, key, z, self.one_hot(y, x.dtype))
+
+        drawn = jax.vmap(draw)(jax.random.split(draw_key, num_completions), chosen, index // k)
+        samples = jnp.where(seen[None], x[None], drawn)
+        return Completion(samples.reshape(num_completions, num, *self.event_shape), bound,
+                          jnp.zeros((num,), bool))
 
     def describe_log_prob(self, **options: Any) -> LogProbInfo:
         """A lower bound on log p(x): IWAE-k per class, y summed exactly."""

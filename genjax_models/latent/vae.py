@@ -26,7 +26,15 @@ the settings, the reported ``elbo`` / ``nll`` metrics and ``log_prob`` are the t
 ``complete`` fills in missing entries (:mod:`genjax_models.latent.vae_completion`): the
 missing dimensions drop out of the factorised likelihood, so importance sampling gives a
 bound on log p(x_observed), and resampling the importance samples by weight gives
-approximate draws from p(x_missing | x_observed).
+approximate draws from p(x_missing | x_observed). With ``mask_aware`` the encoder takes the
+mask as an input, q(z | x_o, m) = encoder([x * m, m]) (missing entries zeroed, the mask beside
+them), and the training loss adds the bound on log p(x_o) of randomly masked copies of the
+batch (:mod:`genjax_models.latent.training_masks`),
+
+    loss = loss(x) + mask_weight * (-E_q(z|x_o,m) log p(x_o | z) + w(step) KL(q(z|x_o,m) || p)),
+
+so that the proposal at completion time is fitted to partial observations (the partial-VAE /
+MIWAE idea: Ma et al., 2019; Mattei & Frellsen, 2019). Fully observed inputs use m = 1.
 """
 
 from __future__ import annotations
@@ -67,7 +75,8 @@ from genjax_models.latent.networks import (
     Decoder,
     GaussianEncoder,
 )
-from genjax_models.latent.vae_completion import importance_completion
+from genjax_models.latent.training_masks import TRAINING_MASKS, random_training_masks
+from genjax_models.latent.vae_completion import importance_completion, masked_sum
 from genjax_models.model import (
     LogProbInfo,
     Metrics,
@@ -122,6 +131,11 @@ class VAE(ModelBase):
       conv_channels: F, channels of the convolutional stacks.
       conv_downsample: S, stride-2 stages of the encoder (and 2x upsamplings of the decoder).
       conv_residual: R, residual blocks at the low resolution on each side.
+      mask_aware: the encoder takes ``[x * m, m]`` (the observed-entry mask beside the
+        zeroed input) and training adds the bound of randomly masked copies of each batch.
+      train_masks: masks of the mask-aware training term, ``"pixels"``, ``"halves"`` or
+        ``"mixed"`` (:mod:`~genjax_models.latent.training_masks`).
+      mask_weight: weight of the masked term in the training loss, >= 0.
     """
 
     likelihood: str = "bernoulli"
@@ -140,6 +154,9 @@ class VAE(ModelBase):
     conv_channels: int = 32
     conv_downsample: int = 2
     conv_residual: int = 1
+    mask_aware: bool = False
+    train_masks: str = "mixed"
+    mask_weight: float = 1.0
 
     name: ClassVar[str] = "vae"
     loss_uses_step: ClassVar[bool] = True
@@ -157,7 +174,8 @@ class VAE(ModelBase):
                "importance samples k of the bound on log p(x_observed) and of the resampling "
                "(default: eval_samples)"),
         Option("fill", float, 0.0,
-               "value the encoder sees at missing entries (any value gives a valid bound)"),
+               "value the encoder sees at missing entries (any value gives a valid bound; a "
+               "mask_aware encoder sees zeros and the mask instead)"),
     )
     log_prob_options: ClassVar[tuple[Option, ...]] = (
         Option(
@@ -201,7 +219,7 @@ class VAE(ModelBase):
             )
         for field in ("latent_dim", "num_importance", "eval_samples", "eval_chunk"):
             positive_int(field, getattr(self, field))
-        for field in ("beta", "free_bits"):
+        for field in ("beta", "free_bits", "mask_weight"):
             value = getattr(self, field)
             if not (value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"{field} must be a finite number >= 0, got {value!r}")
@@ -211,6 +229,8 @@ class VAE(ModelBase):
             raise unknown_name("architecture", self.architecture, ARCHITECTURES)
         if self.architecture == "conv":
             self._check_conv_shape()
+        if self.train_masks not in TRAINING_MASKS:
+            raise unknown_name("train_masks", self.train_masks, TRAINING_MASKS)
 
     def _check_conv_shape(self) -> None:
         """Require an image event shape ``[H, W, C]`` that the conv stacks can halve S times."""
@@ -251,9 +271,14 @@ class VAE(ModelBase):
 
     # ------------------------------------------------------------------ pieces
     def encoder(self) -> GaussianEncoder | ConvGaussianEncoder:
-        """Return the Flax encoder module, ``[B, D (+ C)] -> (mean, log_std) [B, K]``."""
+        """Return the Flax encoder module, ``[B, D (+ C)] -> (mean, log_std) [B, K]``.
+
+        A mask-aware encoder's input is ``[B, 2D (+ C)]`` (:meth:`encoder_input`).
+        """
         if self.architecture == "conv":
-            return ConvGaussianEncoder(tuple(self.event_shape), self.conv_channels,
+            height, width, channels = self.event_shape
+            image_shape = (height, width, channels * (2 if self.mask_aware else 1))
+            return ConvGaussianEncoder(image_shape, self.conv_channels,
                                        self.conv_downsample, self.conv_residual,
                                        self.latent_dim)
         return GaussianEncoder(self.hidden, self.latent_dim, ACTIVATIONS[self.activation])
@@ -289,14 +314,35 @@ class VAE(ModelBase):
         del labels
         return None
 
+    def encoder_input(
+        self, x: jax.Array, c: jax.Array | None = None, observed: jax.Array | None = None
+    ) -> Float[Array, "b e"]:
+        """Return the encoder's input for flat ``x [B, D]``: x, then ``c [B, C]`` if given.
+
+        A mask-aware model interleaves the zeroed input and the mask entry by entry,
+        ``[x_1 m_1, m_1, x_2 m_2, m_2, ...]`` (``[B, 2D]``; for images, 2 C_img channels per
+        pixel), with m = ``observed`` (bools ``[B, D]``) or all ones; the values at missing
+        entries never reach the network.
+        """
+        if self.mask_aware:
+            seen = jnp.ones(x.shape, bool) if observed is None else observed
+            x = jnp.stack([jnp.where(seen, x, 0.0), seen.astype(x.dtype)], axis=-1)
+            x = x.reshape(x.shape[0], -1)
+        return x if c is None else jnp.concatenate([x, c.astype(x.dtype)], axis=-1)
+
     def encode(
-        self, params: Params, x: jax.Array, c: jax.Array | None = None
+        self,
+        params: Params,
+        x: jax.Array,
+        c: jax.Array | None = None,
+        observed: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """Return q(z | x[, c]) as ``(mean, log_std)``, each ``[B, K]``, for flat ``x [B, D]``.
 
-        A conditioning vector ``c [B, C]`` is concatenated to the encoder's input.
+        A conditioning vector ``c [B, C]`` is concatenated to the encoder's input; a
+        mask-aware encoder also sees ``observed`` (bools ``[B, D]``, default all True).
         """
-        h = x if c is None else jnp.concatenate([x, c.astype(x.dtype)], axis=-1)
+        h = self.encoder_input(x, c, observed)
         return self.encoder().apply({"params": params["encoder"]}, h)
 
     def decode(
@@ -340,19 +386,25 @@ class VAE(ModelBase):
         return discretized_logistic_log_likelihood(xs, outs, log_scale[..., None],
                                                    self.num_levels)
 
-    def bound_pieces(self, params: Params, batch: Batch | jax.Array) -> tuple[Any, Any, Any]:
+    def bound_pieces(
+        self, params: Params, batch: Batch | jax.Array, observed: jax.Array | None = None
+    ) -> tuple[Any, Any, Any]:
         """Return ``(x [B, D], encode: x -> (mean, log_std), log_lik: (x, z) -> [B])``.
 
         The two functions close over ``params`` and the batch's conditioning vector, in the
-        form :mod:`genjax_models.latent.bounds` takes.
+        form :mod:`genjax_models.latent.bounds` takes. With ``observed`` (bools ``[B, D]``)
+        they are the pieces of the bound on log p(x_o): the encoder sees the mask (if it is
+        mask-aware) and ``log_lik`` sums log p(x_d | z) over the observed d only.
         """
         x, c = self.inputs(batch)
 
         def encode(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-            return self.encode(params, x, c)
+            return self.encode(params, x, c, observed)
 
         def log_lik(x: jax.Array, z: jax.Array) -> jax.Array:
-            return self.log_likelihood(params, x, z, c)
+            if observed is None:
+                return self.log_likelihood(params, x, z, c)
+            return masked_sum(observed, self.log_likelihood_terms(params, x, z, c))
 
         return x, encode, log_lik
 
@@ -392,9 +444,9 @@ class VAE(ModelBase):
         enc_key, dec_key = jax.random.split(key)
         z = jnp.zeros((x.shape[0], self.latent_dim), x.dtype)
         if c is not None:
-            x, z = (jnp.concatenate([v, c.astype(v.dtype)], axis=-1) for v in (x, z))
+            z = jnp.concatenate([z, c.astype(z.dtype)], axis=-1)
         return {
-            "encoder": self.encoder().init(enc_key, x)["params"],
+            "encoder": self.encoder().init(enc_key, self.encoder_input(x, c))["params"],
             "decoder": self.decoder().init(dec_key, z)["params"],
         }
 
@@ -406,7 +458,40 @@ class VAE(ModelBase):
         *,
         step: int | jax.Array | None = None,
     ) -> tuple[jax.Array, Metrics]:
-        """Compute the training loss: the negative ELBO, or its beta / warm-up / free-bits form.
+        """Compute the training loss (:meth:`bound_loss`), plus the masked term if mask-aware.
+
+        A mask-aware model draws one random mask per example
+        (:func:`~genjax_models.latent.training_masks.random_training_masks`) and adds
+        ``mask_weight`` times :meth:`bound_loss` of the masked batch (its bound is on
+        log p(x_o)); its metrics gain ``masked_bound`` (mean bound on log p(x_o), nats) and
+        ``observed_fraction``. All other metrics are those of the fully observed batch.
+        """
+        loss, metrics = self.bound_loss(params, batch, key, step=step)
+        if not self.mask_aware:
+            return loss, metrics
+        mask_key, masked_key = jax.random.split(jax.random.fold_in(key, 1))
+        observed = random_training_masks(mask_key, self.flatten(batch).shape[0],
+                                         tuple(self.event_shape), self.train_masks)
+        masked_loss, masked = self.bound_loss(params, batch, masked_key, step=step,
+                                              observed=observed)
+        loss = loss + self.mask_weight * masked_loss
+        return loss, {
+            **metrics,
+            "loss": loss,
+            "masked_bound": -masked["nll"],
+            "observed_fraction": jnp.mean(observed.astype(loss.dtype)),
+        }
+
+    def bound_loss(
+        self,
+        params: Params,
+        batch: Batch | jax.Array,
+        key: jax.Array,
+        *,
+        step: int | jax.Array | None = None,
+        observed: jax.Array | None = None,
+    ) -> tuple[jax.Array, Metrics]:
+        """Compute the negative ELBO, or its beta / warm-up / free-bits form.
 
         ELBO(x) = 1/n sum_{i=1..n} log p(x | z_i) - KL(q(z | x) || N(0, I)),
         z_i = mean + std * eps_i, n = ``num_importance``; the loss is
@@ -417,6 +502,8 @@ class VAE(ModelBase):
           params, batch, key: as in the protocol.
           step: optimiser steps taken so far (the trainer passes it); ``None`` applies the
             full weight ``beta`` (no warm-up).
+          observed: bools ``[B, D]``: the bound is then on log p(x_o) (only the observed
+            entries' likelihood terms; :meth:`bound_pieces`).
 
         Returns:
           ``(loss, metrics)`` with metrics ``loss``, ``elbo`` (mean ELBO, always with weight
@@ -424,7 +511,7 @@ class VAE(ModelBase):
           ``kl_weight`` (w(step)) and ``nll`` (-elbo, an upper bound on the NLL in nats; the
           trainer reports it as data-space ``bits_per_dim``).
         """
-        x, encode, log_likelihood = self.bound_pieces(params, batch)
+        x, encode, log_likelihood = self.bound_pieces(params, batch, observed)
         mean, log_std = encode(x)
         eps = jax.random.normal(key, (self.num_importance, *mean.shape), mean.dtype)
         z = mean + jnp.exp(log_std) * eps
@@ -549,7 +636,8 @@ class VAE(ModelBase):
     ) -> Completion:
         """Complete partly observed data by importance sampling (:mod:`.vae_completion`).
 
-        The encoder sees x with its missing entries set to ``fill``; k importance samples give
+        The encoder sees x with its missing entries set to ``fill`` (a mask-aware encoder:
+        zeros and the mask); k importance samples give
         the IWAE-k bound on log p(x_observed) (the missing dimensions drop out of the
         factorised likelihood), and each completion resamples one of them by its weight, then
         draws the missing entries from the decoder.
@@ -576,7 +664,7 @@ class VAE(ModelBase):
         x, c = self.inputs(batch)
         num = x.shape[0]
         seen = flat_observed(observed, self.event_shape, num)
-        mean, log_std = self.encode(params, jnp.where(seen, x, opts["fill"]), c)
+        mean, log_std = self.encode(params, jnp.where(seen, x, opts["fill"]), c, seen)
         samples, log_p = importance_completion(
             key, x, seen, mean, log_std,
             lambda z: self.log_likelihood_terms(params, x, z, c),

@@ -45,6 +45,44 @@ def resample_indices(key: jax.Array, log_w: Float[Array, "k b"], num: int) -> ja
     return jnp.minimum(index, log_w.shape[0] - 1)
 
 
+def importance_samples(
+    key: jax.Array,
+    mean: Float[Array, "b k"],
+    log_std: Float[Array, "b k"],
+    observed_log_likelihood: Callable[[jax.Array], jax.Array],
+    log_prior: Callable[[jax.Array], jax.Array],
+    num_samples: int,
+    chunk_size: int = 100,
+) -> tuple[Float[Array, "n b k"], Float[Array, "n b"]]:
+    """Draw z_i ~ q = N(mean, diag(exp(log_std)^2)) and their log weights (module docstring).
+
+    Args:
+      key: PRNG key.
+      mean, log_std: the Gaussian proposal per example, ``[B, K]`` each.
+      observed_log_likelihood: ``z [B, K] -> [B]``, log p(x_o | z).
+      log_prior: ``z [..., K] -> [...]``, log p(z).
+      num_samples: k (static).
+      chunk_size: samples per likelihood call (memory O(chunk B D)).
+
+    Returns:
+      ``(z [k, B, K], log_w [k, B])`` with log w = log p(x_o | z) + log p(z) - log q(z).
+    """
+    eps = jax.random.normal(key, (num_samples, *mean.shape), mean.dtype)
+    z = mean + jnp.exp(log_std) * eps  # [k, B, K]
+    log_q = jnp.sum(-0.5 * jnp.square(eps) - log_std - _HALF_LOG_2PI, axis=-1)  # [k, B]
+    log_lik = jax.lax.map(observed_log_likelihood, z, batch_size=min(chunk_size, num_samples))
+    return z, log_lik + log_prior(z) - log_q
+
+
+def masked_sum(observed: Bool[Array, "b d"], terms: Float[Array, "b d"]) -> Float[Array, " b"]:
+    """Sum per-dimension log-likelihood terms over the observed dimensions only: ``[B]``.
+
+    ``where`` rather than a product, so that a non-finite term at a missing entry (the data
+    there may hold anything) cannot leak into the sum.
+    """
+    return jnp.sum(jnp.where(observed, terms, 0.0), axis=-1)
+
+
 def importance_completion(
     key: jax.Array,
     x: Float[Array, "b d"],
@@ -77,15 +115,10 @@ def importance_completion(
       the bound L_k(x_o) in nats.
     """
     weight_key, index_key, draw_key = jax.random.split(key, 3)
-    eps = jax.random.normal(weight_key, (num_samples, *mean.shape), mean.dtype)
-    z = mean + jnp.exp(log_std) * eps  # [k, B, K]
-    log_q = jnp.sum(-0.5 * jnp.square(eps) - log_std - _HALF_LOG_2PI, axis=-1)  # [k, B]
-
-    def observed_log_likelihood(z_i: jax.Array) -> jax.Array:
-        return jnp.sum(jnp.where(observed, log_likelihood_terms(z_i), 0.0), axis=-1)
-
-    log_lik = jax.lax.map(observed_log_likelihood, z, batch_size=min(chunk_size, num_samples))
-    log_w = log_lik + log_prior(z) - log_q  # [k, B]
+    z, log_w = importance_samples(
+        weight_key, mean, log_std, lambda z_i: masked_sum(observed, log_likelihood_terms(z_i)),
+        log_prior, num_samples, chunk_size,
+    )
     bound = jax.nn.logsumexp(log_w, axis=0) - math.log(num_samples)
     index = resample_indices(index_key, log_w, num_completions)  # [n, B]
     chosen = z[index, jnp.arange(x.shape[0])]  # [n, B, K]

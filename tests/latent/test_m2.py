@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.stats import multivariate_normal
 
 from genjax_models.cli import main
 from genjax_models.data import Batch, DataSpec, load_dataset, prepare
@@ -135,3 +136,49 @@ def test_cli_trains_on_few_labels_and_reports_the_classifier_accuracy(tmp_path, 
     assert main(["train", "cvae", "--data", "digits", "--steps", "2", "--workdir",
                  str(tmp_path / "bad"), "--no-progress", *sets[:-2]]) == 2
     assert "not semi-supervised" in capsys.readouterr().err
+
+
+def test_completion_sums_y_and_matches_the_mixture_of_gaussians_oracle() -> None:
+    """With y summed out the class-conditional PPCA is a mixture of C Gaussians in x.
+
+    Fully observed with the exact posterior encoder, every weight is p(x, y) / q: the bound is
+    exactly log p(x) for any k. Half observed with a broad x-independent encoder, the bound
+    converges to log p(x_o) = logsumexp_y log N(x_o; b_o + V_oy, C_oo) - log C and the
+    completions' missing entries have the mixture's conditional mean
+    sum_y p(y | x_o) (mu_m|o,y).
+    """
+    with float64():
+        x, _, w, b, v = _oracle()
+        x = x[:3]
+        model = M2(event_shape=(D,), likelihood="gaussian", hidden=(), latent_dim=K,
+                   num_classes=C, classifier_hidden=(4,), eval_chunk=10000)
+        params = {**_cvae_params(w, b, v),
+                  "classifier": model.classifier().init(jax.random.key(0), x)["params"]}
+        per_class = jnp.stack([ppca_log_prob(x - v[:, c], w, b, S) for c in range(C)])
+        exact_full = jax.nn.logsumexp(per_class, axis=0) - math.log(C)
+        everything = np.ones(D, bool)
+        for k in (1, 5):
+            got = model.complete(params, jax.random.key(k), x, everything, 2, num_samples=k)
+            np.testing.assert_allclose(got.log_p_observed, exact_full, rtol=0, atol=1e-8)
+            np.testing.assert_array_equal(got.samples[0], x)
+
+        seen = np.arange(D) < 3
+        o, m = np.flatnonzero(seen), np.flatnonzero(~seen)
+        cov = np.asarray(w @ w.T) + S**2 * np.eye(D)
+        gain = cov[np.ix_(m, o)] @ np.linalg.inv(cov[np.ix_(o, o)])
+        means = np.asarray(b)[:, None] + np.asarray(v)  # [D, C]
+        xo = np.asarray(x)[:, o]
+        log_py = np.stack([multivariate_normal(means[o, c], cov[np.ix_(o, o)]).logpdf(xo)
+                           for c in range(C)], axis=1) - math.log(C)  # [B, C]
+        exact_o = np.logaddexp.reduce(log_py, axis=1)
+        post_y = np.exp(log_py - exact_o[:, None])
+        cond_mean = np.einsum("bc,bcm->bm", post_y, np.stack(
+            [means[m, c] + (xo - means[o, c]) @ gain.T for c in range(C)], axis=1))
+        broad = jax.tree.map(jnp.zeros_like, params["encoder"])
+        broad["net"]["Dense_0"]["bias"] = jnp.concatenate([jnp.zeros(K), jnp.full(K, 0.5)])
+        result = model.complete({**params, "encoder": broad}, jax.random.key(9), x, seen,
+                                4000, num_samples=50000)
+        np.testing.assert_allclose(result.log_p_observed, exact_o, rtol=0, atol=0.03)
+        assert not bool(jnp.any(result.exact))
+        missing = np.asarray(result.samples)[:, :, m]  # [n, B, |m|]
+        np.testing.assert_allclose(missing.mean(0), cond_mean, atol=0.1)
