@@ -92,7 +92,7 @@ RUNS: dict[str, list[tuple[str, str, list[str]]]] = {  # part -> (label, config 
     "mnist5k": [  # the part's name is the dataset (``--data``), for every run in it
         ("fvsbn", "fvsbn_digits.py", [*MNIST, *_steps(3000)]),
         ("nade", "nade_digits.py", [*MNIST, *_steps(2000)]),
-        ("made", "made_digits.py", [*MNIST, "model.num_masks=1", *_steps(3000)]),
+        ("made", "made_digits.py", [*MNIST, "model.num_masks=1", *_steps(3000)]),  # direct, lr 5e-3
         ("pixelcnn", "pixelcnn_digits.py", [*MNIST, *_steps(800, 64)]),
         ("ar-transformer", "ar_transformer_digits.py", [*MNIST, *_steps(600, 64)]),
         ("rnn", "rnn_digits.py", [*MNIST, *_steps(800, 64)]),

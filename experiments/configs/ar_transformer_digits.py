@@ -10,7 +10,7 @@ Expected: exact test NLL 17.23 nats (measured; standard error 0.24) after the de
 a shared 2-core CPU. The Transformer overfits the 1438 training images fast, so the run is
 short and small (measured on the same data: width 32 / 800 steps with plain Adam 17.31,
 1200 steps 17.86; width 64 / 500 steps 18.02, 2000 steps 27.58 at a training NLL of 8.7).
-Reference numbers: FVSBN 18.17, MADE 17.68, NADE 16.63, IWAE 16.16, independent Bernoulli
+Reference numbers: FVSBN 18.17, MADE 16.60, NADE 16.63, IWAE 16.16, independent Bernoulli
 25.2 (shared/REFERENCE.md).
 
 This file states only what it changes over the model's default run (``genjax describe

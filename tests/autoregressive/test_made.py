@@ -1,7 +1,8 @@
 """MADE (order/connectivity-agnostic masks, ensemble as a true mixture) against the oracles.
 
 - normalisation: every single mask's p_k and the ensemble sum to 1 over all 2^9 binary
-  images and all 3^6 three-level images (float64, random order-one params);
+  images (with direct input-to-output connections) and all 3^6 three-level images (float64,
+  random order-one params);
 - autoregressive property: each mask's outputs depend on no later input in its ordering;
 - the ensemble is logsumexp_k log p_k - log K, and differs from averaging the masks' logits;
 - samples match the enumerated mixture; completion matches the observed-first model.
@@ -47,11 +48,13 @@ def _flat(model: MADEModel, levels: int) -> jax.Array:
 
 
 @pytest.mark.parametrize(
-    ("spec", "levels"), [(DataSpec((3, 3, 1), "binary", 2), 2), (DataSpec((6,), "grey", 3), 3)]
+    ("spec", "levels", "direct"),
+    [(DataSpec((3, 3, 1), "binary", 2), 2, True), (DataSpec((6,), "grey", 3), 3, False)],
 )
-def test_every_mask_and_the_ensemble_are_normalised(spec, levels):
+def test_every_mask_and_the_ensemble_are_normalised(spec, levels, direct):
     with float64():
-        model = MADEModel.from_spec(spec, hidden=(12, 10), num_masks=4, mask_seed=3)
+        model = MADEModel.from_spec(spec, hidden=(12, 10), num_masks=4, mask_seed=3,
+                                    direct_connections=direct)
         params = _perturbed(model)
         everything = _flat(model, levels)
         orders = {tuple(model.mask_ordering(k)) for k in range(4)}
@@ -67,8 +70,9 @@ def test_every_mask_and_the_ensemble_are_normalised(spec, levels):
 
 
 def test_each_mask_is_autoregressive_in_its_own_ordering():
-    model = MADEModel((3, 3, 1), hidden=(32, 32), num_masks=4)
+    model = MADEModel((3, 3, 1), hidden=(32, 32), num_masks=4, direct_connections=True)
     params = _perturbed(model, seed=5)
+    assert params["kernel_direct"].shape == (9, 9, 1)
     x = jax.random.uniform(jax.random.key(7), (model.num_dims,))
     outputs = jax.jit(lambda v, k: model.component_outputs(params, v[None], k)[0])
     for k in range(model.num_masks):
@@ -124,7 +128,8 @@ def test_sample_frequencies_match_the_enumerated_mixture():
 
 def test_completion_is_exact_for_the_observed_first_model():
     with float64():
-        model = MADEModel((4,), hidden=(16,), num_masks=4, mask_seed=2)
+        model = MADEModel((4,), hidden=(16,), num_masks=4, mask_seed=2,
+                          direct_connections=True)
         params = _perturbed(model, seed=13)
         observed = np.array([False, True, False, True])
         x = jnp.asarray([0.0, 1.0, 0.0, 0.0])
