@@ -14,6 +14,13 @@ What it measures:
     of this process's measured 1024x1024 float32 matmul FLOP/s (XLA cost analysis FLOPs /
     wall time; interleaved with the matmul timing so load affects both alike).
 
+(d) ``nade``: NADE's training step (same scan, batch 256 binary 28x28, H = 256) with the
+    blocked pass (``block_size`` 8, 16, 32) against the plain exclusive cumulative sum over all
+    D positions followed by the heads (``head(pre_activations(x))``, the pass before the
+    blocked one), interleaved in one process: steps/s and the speed-up. (The FLOP fraction
+    of (c) counts the blocked pass's extra triangular-matmul FLOPs, so wall time is the
+    measure here.)
+
 Goals (from the issue): cached >= 10x faster than naive at D = 784; training step >= 0.6 of
 matmul FLOP/s for MADE / NADE / Transformer (as the VAE does).
 
@@ -49,7 +56,7 @@ from genjax_models.autoregressive.base import AutoregressiveModel  # noqa: E402
 from genjax_models.data import DataSpec  # noqa: E402
 from genjax_models.model import get_model, list_models  # noqa: E402
 
-PARTS = ("transformer", "pixelcnn", "flops")
+PARTS = ("transformer", "pixelcnn", "flops", "nade")
 
 
 def _naive(model: AutoregressiveModel) -> AutoregressiveModel:
@@ -66,6 +73,46 @@ def _naive(model: AutoregressiveModel) -> AutoregressiveModel:
     )
     naive_cls = dataclasses.dataclass(frozen=True)(naive_cls)
     return naive_cls(**{f.name: getattr(model, f.name) for f in dataclasses.fields(model)})
+
+
+def _plain_cumsum(model: Any) -> Any:
+    """Return the same NADE whose ``conditional_outputs`` is the plain cumulative-sum pass."""
+    cls = type(model)
+
+    def conditional_outputs(self: Any, params: Any, x: jax.Array, y: Any) -> jax.Array:
+        del y
+        return self.head(params, self.pre_activations(params, x))
+
+    plain_cls = dataclasses.dataclass(frozen=True)(type(
+        f"Plain{cls.__name__}", (cls,),
+        {"conditional_outputs": conditional_outputs, "__module__": __name__},
+    ))
+    return plain_cls(**{f.name: getattr(model, f.name) for f in dataclasses.fields(model)})
+
+
+def nade_part(quick: bool) -> dict[str, Any]:
+    spec = DataSpec((28, 28, 1), "binary", 2)
+    x = _binary(28, 256)
+    steps, rounds = (2, 1) if quick else (5, 3)
+    variants = {"plain-cumsum": _plain_cumsum(get_model("nade", spec))}
+    for size in (8, 16, 32):
+        variants[f"blocked-{size}"] = get_model("nade", spec, block_size=size)
+    runs = {name: _train_scan(model, x, steps) for name, model in variants.items()}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(rounds):  # interleaved, so machine load affects every variant alike
+        for name, (run, _, params, opt_state) in runs.items():
+            t = time_fn(run, params, opt_state, jax.random.key(r), repeats=1,
+                        warmup=int(r == 0))["best_s"]
+            times[name].append(t / steps)
+    plain = statistics.median(times["plain-cumsum"])
+    out = {name: {"step_s_median": statistics.median(ts), "steps_per_s":
+                  1.0 / statistics.median(ts), "speedup_vs_plain":
+                  plain / statistics.median(ts), "step_s_per_round": ts}
+           for name, ts in times.items()}
+    for name, row in out.items():
+        print(f"nade {name}: {row['steps_per_s']:.2f} steps/s, "
+              f"{row['speedup_vs_plain']:.2f}x the plain cumulative sum", flush=True)
+    return {"batch": 256, "hidden": 256, "steps_per_timing": steps, "variants": out}
 
 
 def _binary(side: int, num: int) -> jax.Array:

@@ -637,10 +637,9 @@ class VAE(ModelBase):
         """Complete partly observed data by importance sampling (:mod:`.vae_completion`).
 
         The encoder sees x with its missing entries set to ``fill`` (a mask-aware encoder:
-        zeros and the mask); k importance samples give
-        the IWAE-k bound on log p(x_observed) (the missing dimensions drop out of the
-        factorised likelihood), and each completion resamples one of them by its weight, then
-        draws the missing entries from the decoder.
+        zeros and the mask); k importance samples give the IWAE-k bound on log p(x_observed)
+        (the missing dimensions drop out of the factorised likelihood), and each completion
+        resamples one of them by its weight, then draws the missing entries from the decoder.
 
         Args:
           params: model parameters.

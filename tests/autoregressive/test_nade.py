@@ -39,11 +39,13 @@ def _model_and_params(spec: DataSpec, hidden: int = 5, seed: int = 0, noise: flo
     return model, jax.tree_util.tree_unflatten(tree, noisy)
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
-def test_cumulative_sum_pass_equals_the_naive_one(activation):
+@pytest.mark.parametrize(("activation", "block_size"), [("sigmoid", 16), ("tanh", 4)])
+def test_cumulative_sum_pass_equals_the_naive_one(activation, block_size):
+    """Blocks of 4 over D = 9: three blocks, the last padded with three zero positions."""
     with float64():
         model, params = _model_and_params(
-            DataSpec((3, 3, 1), "binary", 2), hidden=7, activation=activation
+            DataSpec((3, 3, 1), "binary", 2), hidden=7, activation=activation,
+            block_size=block_size,
         )
         x = jax.random.bernoulli(jax.random.key(2), 0.5, (4, 9)).astype(jnp.float64)
         fast = model.conditional_outputs(params, x, None)
@@ -54,6 +56,8 @@ def test_cumulative_sum_pass_equals_the_naive_one(activation):
             a = params["c"] + x[:, :i] @ params["W"][:i]
             naive.append(sigma(a) @ params["V"][i] + params["b"][i])
         np.testing.assert_allclose(fast, jnp.stack(naive, axis=1), rtol=0, atol=1e-12)
+        plain = model.head(params, model.pre_activations(params, x))  # the cumulative sum
+        np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(
