@@ -250,6 +250,56 @@ def run_sampler(
     Returns:
       Samples ``[B, *event]``.
     """
+    run = prepare_run(sampler, denoise_fn, process, key, shape, nfe, x_init=x_init, cond=cond,
+                      dtype=dtype, **options)
+
+    def body(state, scanned):
+        step_inputs, step_key = scanned
+        return run.step(state, step_inputs, step_key), None
+
+    state, _ = jax.lax.scan(body, run.state, (run.inputs, run.keys))
+    return run.finish(state)
+
+
+class PreparedRun(NamedTuple):
+    """A sampler run set up up to its loop (steps 1-5 of the module docstring).
+
+    Attributes:
+      state: the initial state ``sampler.init(x_T, constants)``.
+      inputs: the per-step scan inputs (leading axis: the scan length L).
+      keys: ``[L]`` per-step PRNG keys (``None`` for a deterministic sampler).
+      step: ``(state, inputs_i, key_i) -> state``, one step with the options bound.
+      finish: ``state -> x``: ``sampler.finish``, then the final denoising step if enabled.
+      options: the resolved options.
+    """
+
+    state: PyTree
+    inputs: PyTree
+    keys: Array | None
+    step: Callable[[PyTree, PyTree, Array | None], PyTree]
+    finish: Callable[[PyTree], Batch]
+    options: dict[str, Any]
+
+
+def prepare_run(
+    sampler: Sampler,
+    denoise_fn: DenoiseFn,
+    process: ForwardProcess,
+    key: Array | None,
+    shape: tuple[int, ...] | None,
+    nfe: int,
+    *,
+    x_init: Batch | None = None,
+    cond: Any = None,
+    dtype: Any = None,
+    **options: Any,
+) -> PreparedRun:
+    """Resolve options, budget, prior draw, grid, coefficients and keys (:func:`run_sampler`).
+
+    The sequential driver scans ``step`` over ``(inputs, keys)``; the parallel-in-time one
+    (:mod:`~genjax_models.diffusion.samplers.picard`) iterates the same steps, with the same
+    per-step keys, to their fixed point.
+    """
     opts = resolve_options(sampler, options)
     sampler.validate(**opts)
     num_steps = budget(sampler.name, nfe, *sampler.cost(**opts))
@@ -265,13 +315,14 @@ def run_sampler(
         keys = jax.random.split(noise_key, length)
     denoise = bind_denoiser(denoise_fn, cond)
 
-    def body(state, scanned):
-        step_inputs, step_key = scanned
-        return sampler.step(denoise, process, state, step_inputs, step_key, **opts), None
+    def step(state: PyTree, step_inputs: PyTree, step_key: Array | None) -> PyTree:
+        return sampler.step(denoise, process, state, step_inputs, step_key, **opts)
 
-    state, _ = jax.lax.scan(body, sampler.init(x, constants, **opts), (inputs, keys))
-    x = sampler.finish(state, constants, **opts)
-    return denoise(x, ts[-1]) if opts["denoise_final"] else x
+    def finish(state: PyTree) -> Batch:
+        x = sampler.finish(state, constants, **opts)
+        return denoise(x, ts[-1]) if opts["denoise_final"] else x
+
+    return PreparedRun(sampler.init(x, constants, **opts), inputs, keys, step, finish, opts)
 
 
 def validate_choice(what: str, value: Any, choices: tuple[Any, ...]) -> None:
