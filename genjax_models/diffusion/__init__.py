@@ -7,13 +7,16 @@
 - :mod:`~genjax_models.diffusion.types`: the denoiser interface ``denoise_fn(x, t, cond=None)``;
 - :mod:`~genjax_models.diffusion.losses`: DDPM, weighted DSM (likelihood weighting), v and EDM;
 - :mod:`~genjax_models.diffusion.samplers`: one driver runs every sampler (one ``lax.scan``),
-  budgeted in NFE;
+  budgeted in NFE; ``samplers.picard`` solves any of them in parallel over time;
+- :mod:`~genjax_models.diffusion.guidance`: classifier-free and classifier guidance as denoiser
+  wrappers;
 - :mod:`~genjax_models.diffusion.likelihood`: probability-flow ODE log-likelihood, DDPM's bound;
 - :mod:`~genjax_models.diffusion.oracle`: closed-form Gaussian-mixture score, denoiser, log p_t;
 - :mod:`~genjax_models.diffusion.models`: the ``ddpm``, ``score-sde`` and ``edm`` models.
 """
 
-from genjax_models.diffusion import oracle, samplers, types
+from genjax_models.diffusion import guidance, oracle, samplers, types
+from genjax_models.diffusion.guidance import classifier_free, classifier_guidance
 from genjax_models.diffusion.likelihood import (
     affine_log_det,
     ddpm_vlb,
@@ -60,6 +63,8 @@ __all__ = [
     "Sampler",
     "SubVP",
     "affine_log_det",
+    "classifier_free",
+    "classifier_guidance",
     "convert",
     "ddpm_betas",
     "ddpm_simple_loss",
@@ -70,6 +75,7 @@ __all__ = [
     "from_denoised",
     "get_loss",
     "get_process",
+    "guidance",
     "make_denoiser",
     "oracle",
     "pf_ode_drift",

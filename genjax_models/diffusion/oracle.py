@@ -13,6 +13,10 @@ so at every t, with responsibilities r_k(x) = w_k N(x; a_t mu_k, C_k) / p_t(x) (
 - ``eps``:       E[eps | x_t = x] = (x - a_t E[x0 | x]) / s_t = -s_t score
 - ``velocity``:  v = a_t eps - s_t x0 (Salimans & Ho 2022) at the posterior means.
 
+For a class-conditional mixture, in which each class owns some components (``component_classes
+[K]``): ``class_mixture`` (p0(x | y)), ``class_log_posterior`` (the exact noisy classifier
+log p(y | x_t)) and ``conditional_denoiser`` (E[x0 | x_t, y]).
+
 Everything is exact up to floating point; use float64 for tight tests. A public module: useful for
 teaching and for testing any sampler, loss or likelihood code against the truth.
 """
@@ -123,13 +127,22 @@ def _per_example(mixture, process, x, t, fn):
     return jax.vmap(fn)(x, a, s)
 
 
-def _responsibilities_and_precisions(mixture, x, a, s):
-    """For one point: r ``[K]``, C_k^{-1} ``[K, D, D]``."""
+def _responsibilities_and_precisions(mixture, x, a, s, keep=None):
+    """For one point: r ``[K]``, C_k^{-1} ``[K, D, D]`` (r over the ``keep [K]`` components)."""
     eye = jnp.eye(mixture.dim, dtype=x.dtype)
     covs = a**2 * mixture.covs + s**2 * eye
     logits = _component_log_probs(a * mixture.means, covs, x[None])[0] + jnp.log(mixture.weights)
+    if keep is not None:
+        logits = jnp.where(keep, logits, -jnp.inf)
     r = jax.nn.softmax(logits)
     return r, jnp.linalg.inv(covs)
+
+
+def _posterior_mean(mixture, x, a, r, prec):
+    """sum_k r_k [mu_k + a S_k C_k^{-1} (x - a mu_k)] for one point."""
+    centred = x - a * mixture.means  # [K, D]
+    gain = a * jnp.einsum("kij,kjl,kl->ki", mixture.covs, prec, centred)
+    return jnp.einsum("k,ki->i", r, mixture.means + gain)
 
 
 def log_prob(mixture: GaussianMixture, process, x: jax.Array, t: float | jax.Array) -> jax.Array:
@@ -157,12 +170,61 @@ def denoiser(mixture: GaussianMixture, process, x: jax.Array, t: float | jax.Arr
     """Return E[x0 | x_t = x] for ``x [B, D]``: ``[B, D]``."""
 
     def one(x_b, a, s):
-        r, prec = _responsibilities_and_precisions(mixture, x_b, a, s)
-        centred = x_b - a * mixture.means  # [K, D]
-        gain = a * jnp.einsum("kij,kjl,kl->ki", mixture.covs, prec, centred)
-        return jnp.einsum("k,ki->i", r, mixture.means + gain)
+        return _posterior_mean(mixture, x_b, a, *_responsibilities_and_precisions(
+            mixture, x_b, a, s))
 
     return _per_example(mixture, process, x, t, one)
+
+
+# ------------------------------------------------------- class-conditional mixtures
+# Classes own components: ``component_classes [K]`` gives each component's class y in 0..C-1,
+# so p0(x | y) = sum_{k: c_k = y} w_k N(mu_k, S_k) / sum_{k: c_k = y} w_k, p(y) = that sum, and
+# under the process p(y | x_t) = sum_{k: c_k = y} r_k(x_t) (the noisy classifier, exact).
+
+
+def class_mixture(mixture: GaussianMixture, component_classes, label: int) -> GaussianMixture:
+    """Return p0(x | y = label): the class's components, weights renormalised (static label)."""
+    keep = [k for k, c in enumerate(component_classes) if int(c) == int(label)]
+    if not keep:
+        raise ShapeError(f"no component has class {label}; component classes "
+                         f"{list(component_classes)}")
+    index = jnp.asarray(keep)
+    weights = mixture.weights[index]
+    return GaussianMixture(weights / weights.sum(), mixture.means[index], mixture.covs[index])
+
+
+def class_log_posterior(
+    mixture: GaussianMixture, component_classes, num_classes: int, process, x: jax.Array,
+    t: float | jax.Array,
+) -> jax.Array:
+    """Return log p(y | x_t = x) for every class, ``[B, C]`` (the exact noisy classifier)."""
+    onehot = jax.nn.one_hot(jnp.asarray(component_classes), num_classes, dtype=x.dtype)  # [K, C]
+
+    def one(x_b, a, s):
+        eye = jnp.eye(mixture.dim, dtype=x.dtype)
+        covs = a**2 * mixture.covs + s**2 * eye
+        logits = (_component_log_probs(a * mixture.means, covs, x_b[None])[0]
+                  + jnp.log(mixture.weights))
+        log_r = jax.nn.log_softmax(logits)  # [K]
+        return jax.nn.logsumexp(log_r[:, None], axis=0, b=onehot)
+
+    return _per_example(mixture, process, x, t, one)
+
+
+def conditional_denoiser(
+    mixture: GaussianMixture, component_classes, process, x: jax.Array, t: float | jax.Array,
+    labels: jax.Array,
+) -> jax.Array:
+    """Return E[x0 | x_t = x, y] for ``x [B, D]`` and int ``labels [B]``: ``[B, D]``."""
+    classes = jnp.asarray(component_classes)
+    mixture._check(x)
+    a, s = _coefficients(process, t, x)
+
+    def one(x_b, a_b, s_b, y_b):
+        r, prec = _responsibilities_and_precisions(mixture, x_b, a_b, s_b, classes == y_b)
+        return _posterior_mean(mixture, x_b, a_b, r, prec)
+
+    return jax.vmap(one)(x, a, s, jnp.asarray(labels))
 
 
 def eps(mixture: GaussianMixture, process, x: jax.Array, t: float | jax.Array) -> jax.Array:

@@ -52,6 +52,7 @@ from genjax_models.diffusion.samplers.driver import (
     run_sampler,
 )
 from genjax_models.diffusion.samplers.ode import EULER, HEUN, RK4
+from genjax_models.diffusion.samplers.picard import PicardResult, picard_sample
 from genjax_models.diffusion.samplers.sde import EULER_MARUYAMA, LANGEVIN, PC
 from genjax_models.diffusion.types import DenoiseFn
 from genjax_models.errors import unknown_name
@@ -127,6 +128,24 @@ def sample(
     return run_sampler(get_sampler(name), denoise_fn, process, key, shape, nfe, **kwargs)
 
 
+def picard(
+    name: str,
+    denoise_fn: DenoiseFn,
+    process: ForwardProcess,
+    key: Array | None,
+    shape: tuple[int, ...] | None,
+    nfe: int,
+    **kwargs: Any,
+) -> PicardResult:
+    """Sample with ``name``'s steps solved in parallel over time (Picard / ParaDiGMS).
+
+    :func:`~genjax_models.diffusion.samplers.picard.picard_sample` of ``SAMPLERS[name]``: the
+    arguments of :func:`sample` plus ``window`` (steps per round) and ``tol``; returns the
+    samples with the sequential ``rounds`` and the total ``nfe`` spent.
+    """
+    return picard_sample(get_sampler(name), denoise_fn, process, key, shape, nfe, **kwargs)
+
+
 def sampling_grid(
     process: ForwardProcess, num_steps: int, grid: str = "default", rho: float = 7.0
 ) -> Float[Array, " n"]:
@@ -190,7 +209,9 @@ __all__ = [
     "langevin",
     "multistep_coefficients",
     "nfe_for_steps",
+    "PicardResult",
     "pc",
+    "picard",
     "pf_ode",
     "rk4",
     "run_sampler",
