@@ -101,7 +101,8 @@ def picard_sample(
         sequential sampler's budget, which fixes the grid.
       window: p, steps evaluated per round (static; default all L steps).
       tol: convergence threshold on the root-mean-square change per entry of a position's
-        state between rounds (>= 0; 0: the sequential order, one step per round).
+        state between rounds (>= 0; 0 accepts only bit-for-bit repeats: the sequential
+        result up to rounding).
 
     Returns:
       :class:`PicardResult`.
