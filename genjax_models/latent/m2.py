@@ -101,8 +101,9 @@ class M2(CVAE):
         reject_kl_controls(self, "m2 trains its own bound with y summed out")
         if self.mask_aware:
             raise ConfigError(
-                "m2 cannot be mask_aware: its loss sums y out of a bound whose encoder needs y, "
-                "and completion is not built for it; use vae, iwae, cvae or gmvae"
+                "m2 cannot be mask_aware: the masked training term is not built for its "
+                "y-summed loss (m2 completes data with its plain encoder); use vae, iwae, cvae "
+                "or gmvae for a mask-aware encoder"
             )
         if any(n < 1 for n in self.classifier_hidden):
             raise ConfigError(
