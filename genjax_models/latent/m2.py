@@ -298,14 +298,11 @@ class M2(CVAE):
         Returns:
           :class:`~genjax_models.completion.Completion` with ``exact`` all False.
         """
-        opts = self.resolve_complete_options(options)
-        k = positive_int("num_samples",
-                         self.eval_samples if opts["num_samples"] is None else opts["num_samples"])
-        positive_int("num_completions", num_completions)
+        k, fill = self.completion_options(options, num_completions)
         x, _ = self._labels_of(batch)
         num = x.shape[0]
         seen = flat_observed(observed, self.event_shape, num)
-        filled = jnp.where(seen, x, opts["fill"])
+        filled = jnp.where(seen, x, fill)
         weight_key, index_key, draw_key = jax.random.split(key, 3)
 
         def per_class(c: jax.Array, onehot: jax.Array) -> tuple[jax.Array, jax.Array]:

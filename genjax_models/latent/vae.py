@@ -625,6 +625,15 @@ class VAE(ModelBase):
             "mean_unit_activity": float(jnp.mean(activity)),
         }
 
+    def completion_options(
+        self, options: dict[str, Any], num_completions: int
+    ) -> tuple[int, float]:
+        """Check ``complete``'s options and count; return ``(k, fill)``."""
+        opts = self.resolve_complete_options(options)
+        k = self.eval_samples if opts["num_samples"] is None else opts["num_samples"]
+        positive_int("num_completions", num_completions)
+        return positive_int("num_samples", k), opts["fill"]
+
     def complete(
         self,
         params: Params,
@@ -656,14 +665,11 @@ class VAE(ModelBase):
         """
         if not self.can_complete:
             raise cannot_complete(self.name)
-        opts = self.resolve_complete_options(options)
-        k = positive_int("num_samples",
-                         self.eval_samples if opts["num_samples"] is None else opts["num_samples"])
-        positive_int("num_completions", num_completions)
+        k, fill = self.completion_options(options, num_completions)
         x, c = self.inputs(batch)
         num = x.shape[0]
         seen = flat_observed(observed, self.event_shape, num)
-        mean, log_std = self.encode(params, jnp.where(seen, x, opts["fill"]), c, seen)
+        mean, log_std = self.encode(params, jnp.where(seen, x, fill), c, seen)
         samples, log_p = importance_completion(
             key, x, seen, mean, log_std,
             lambda z: self.log_likelihood_terms(params, x, z, c),
