@@ -8,7 +8,9 @@
     genjax eval --workdir DIR [--split test] [--k K] [--estimator NAME] [--option KEY=VALUE ...]
                 [--batch-size B] [--seed S] [--no-progress]
     genjax sample --workdir DIR [--num N] [--seed S] [--out FILE] [--sampler NAME] [--nfe N]
-                  [--option KEY=VALUE ...] [--batch-size B] [--no-progress]
+                  [--labels K[,K...]] [--guidance W] [--option KEY=VALUE ...]
+                  [--batch-size B] [--no-progress]
+    genjax complete --workdir DIR --mask NAME|FILE.npy [--input FILE.npy] [--num N] ...
 
 The CLI knows nothing of any family: it asks the model (its declared fields and options, see
 :mod:`genjax_models.model`). A user's mistake (unknown name, bad value, bad shape or data,
@@ -34,6 +36,7 @@ _FLAG_OPTIONS = {
     "--estimator": "estimator",
     "--sampler": "sampler",
     "--nfe": "nfe",
+    "--guidance": "guidance",
 }
 
 
@@ -130,9 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample option, e.g. mean=true (see `genjax describe`)",
     )
     sample.add_argument(
+        "--guidance",
+        type=float,
+        metavar="W",
+        help="classifier-free guidance weight w >= 0 with --labels (conditional diffusion)",
+    )
+    sample.add_argument(
         "--label",
+        "--labels",
+        dest="label",
         metavar="K[,K...]",
-        help="class label(s) for a conditional model (e.g. pixelcnn with model.num_classes): "
+        help="class label(s) for a conditional model (pixelcnn with model.num_classes, "
+        "diffusion with model.conditional=true, cvae, m2): "
         "one class for every sample, or a comma list repeated over the samples (0,1,...,9 "
         "gives rows of classes in a 10-column grid)",
     )
@@ -410,7 +422,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     raw = _parse_options(args.option)
     run = load_run(args.workdir)
     options = _model_options(
-        run.model, "sample", raw, {"--sampler": args.sampler, "--nfe": args.nfe}
+        run.model, "sample", raw,
+        {"--sampler": args.sampler, "--nfe": args.nfe, "--guidance": args.guidance},
     )
     resolved = run.model.resolve_sample_options(options)
     shown = ", ".join(f"{k}={v}" for k, v in resolved.items() if v is not None) or "none"
@@ -478,11 +491,12 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     result = model.complete(run.params, complete_key, batch, observed, args.num, **options)
     samples = np.asarray(result.samples)
     for i, (log_p, exact) in enumerate(zip(result.log_p_observed, result.exact, strict=True)):
+        computed = bool(np.isfinite(log_p)) or float(log_p) == -np.inf
         record = {
             "example": i,
             "observed": int(observed[i].sum()),
-            "log_p_observed_nats": float(log_p),
-            "kind": "exact" if bool(exact) else "estimate",
+            "log_p_observed_nats": float(log_p) if computed else None,
+            "kind": ("exact" if bool(exact) else "estimate") if computed else "not-computed",
         }
         print(json.dumps(record))
     if out.endswith(".npy"):

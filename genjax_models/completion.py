@@ -4,7 +4,8 @@ A model that can complete data implements ``complete(params, key, batch, observe
 num_completions, **options) -> Completion``: given examples ``x [B, *event_shape]`` and a
 boolean mask ``observed`` of the same shape (True = entry seen), it draws values for the
 missing entries from (an approximation of) p(x_missing | x_observed) and returns
-log p(x_observed), saying per example whether that number is exact or an estimate.
+log p(x_observed), saying per example whether that number is exact or an estimate (NaN where
+the model cannot give one: diffusion inpainting).
 
 Masks are named here once, for the CLI and the notebooks alike:
 
@@ -43,6 +44,8 @@ class Completion(NamedTuple):
       exact: ``[B]`` bools: True where ``log_p_observed`` is exact (and the samples are
         exact draws from p(x_missing | x_observed)), False where both are importance-sampled
         estimates (``log_p_observed`` is then a stochastic lower bound, by Jensen).
+        ``log_p_observed`` is NaN where the model gives no such number (diffusion models:
+        their completions come from inpainting samplers, with no tractable marginal).
     """
 
     samples: Float[Array, "n b ..."]

@@ -60,7 +60,7 @@ def train_and_evaluate(
     preview_key = jax.random.fold_in(jax.random.key(train_config.seed), 3)
     num_preview = train_config.num_preview_samples
     preview_labels = None  # a conditional model previews every class in turn
-    if model.labels == "needs":
+    if model.samples_by_class:
         preview_labels = jnp.arange(num_preview) % prepared.spec.num_classes
     samples = model.sample(params, preview_key, num_preview, labels=preview_labels)
     title = f"{complete['model']} on {complete['data']}"

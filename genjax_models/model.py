@@ -267,6 +267,11 @@ class ModelBase:
             raise ConfigError(f"{self.name} is unconditional: it takes no labels")
         return check_labels(labels, num)
 
+    @property
+    def samples_by_class(self) -> bool:
+        """Whether preview samples should cycle through the classes (label-conditioned models)."""
+        return self.labels == "needs"
+
     # ----------------------------------------------------------------- options
     def resolve_sample_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Return the complete, typed sample options (unknown names raise, listing valid ones)."""

@@ -145,6 +145,11 @@ class PixelCNN(AutoregressiveModel):
         out = self.network.apply({"params": params}, self.image(x), self._labels(y))
         return out.reshape(x.shape[0], self.num_dims, -1)
 
+    @property
+    def samples_by_class(self) -> bool:
+        """A class-conditional PixelCNN previews every class in turn."""
+        return self.num_classes is not None
+
     def check_sample_labels(self, labels: Any, num: int) -> jax.Array | None:
         """Check labels given to ``sample``; without ``num_classes`` the model refuses them."""
         if labels is not None and self.num_classes is None:

@@ -2,12 +2,13 @@
 
 Both are Flax Linen modules called as ``net.apply(params, x, c, label=None)`` with
 ``x [B, *event]``, the noise feature ``c`` (``[B]`` or scalar: t, or EDM's c_noise; see
-``parameterization.py``) and optional integer labels ``[B]``; the output has the shape of x and is
-zero at initialisation (so a preconditioned denoiser starts at c_skip x, an eps-predictor at 0).
-What the output means (eps, x0, v, score or EDM's F) is decided by
+``parameterization.py``) and optional integer labels ``[B]`` (or ``[B, E]`` context vectors); the
+output has the shape of x and is zero at initialisation (so a preconditioned denoiser starts at
+c_skip x, an eps-predictor at 0). What the output means (eps, x0, v, score or EDM's F) is decided by
 ``parameterization.make_denoiser``, not here.
 
-ScoreMLP, on the flattened event x in R^D, with e = TimeEmbedding(c) (+ LabelEmbedding(label)):
+ScoreMLP, on the flattened event x in R^D, with e = TimeEmbedding(c) (+ the embedding of the
+labels or context vectors, :mod:`genjax_models.nn.conditioning`):
 
     h_0 = Dense(x);  h_{l+1} = SiLU(Dense(h_l) + Dense(e))       (``combine="add"``)
                      h_{l+1} = SiLU(Dense([h_l, e]))              (``combine="concat"``)
@@ -26,7 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from genjax_models.errors import ConfigError, ShapeError, unknown_name
-from genjax_models.nn.time_embedding import LabelEmbedding, TimeEmbedding, _as_batch
+from genjax_models.nn.conditioning import conditioning_embedding
+from genjax_models.nn.time_embedding import TimeEmbedding, _as_batch
 from genjax_models.nn.unet import UNet
 
 NETWORKS: tuple[str, ...] = ("auto", "mlp", "unet")
@@ -45,6 +47,8 @@ class ScoreMLP(nn.Module):
       embedding_scale: the embedding's scale (default per kind).
       combine: ``"add"`` (a Dense of the embedding added in every layer) or ``"concat"``.
       num_classes: K for a class-conditional network (K or -1 is the null label).
+      context_dim: E for a network conditioned on ``[B, E]`` context vectors instead
+        (:mod:`genjax_models.nn.conditioning`; the zero vector is the null context).
       zero_init_output: start the output layer at zero.
     """
 
@@ -54,6 +58,7 @@ class ScoreMLP(nn.Module):
     embedding_scale: float | None = None
     combine: str = "add"
     num_classes: int | None = None
+    context_dim: int | None = None
     zero_init_output: bool = True
 
     @nn.compact
@@ -70,12 +75,10 @@ class ScoreMLP(nn.Module):
         emb = TimeEmbedding(self.time_dim, self.embedding, self.embedding_scale)(
             _as_batch(t_feature, batch)
         )
-        if self.num_classes is not None:
-            if label is None:
-                label = jnp.full((batch,), self.num_classes, jnp.int32)
-            emb = emb + LabelEmbedding(self.num_classes, self.time_dim)(label)
-        elif label is not None:
-            raise ConfigError("got labels but the network has num_classes=None; set num_classes")
+        cond = conditioning_embedding(self.num_classes, self.context_dim, batch, label,
+                                      self.time_dim)
+        if cond is not None:
+            emb = emb + cond
 
         h = x.reshape(batch, -1)
         if self.combine == "add":

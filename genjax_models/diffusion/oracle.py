@@ -28,6 +28,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from genjax_models.errors import ShapeError
 
@@ -225,6 +226,42 @@ def conditional_denoiser(
         return _posterior_mean(mixture, x_b, a_b, r, prec)
 
     return jax.vmap(one)(x, a, s, jnp.asarray(labels))
+
+
+def observed_conditional(
+    mixture: GaussianMixture, x_observed: jax.Array, observed
+) -> GaussianMixture:
+    """Return p0(x_m | x_o) for one point: the mixture over the missing coordinates.
+
+    With o the observed and m the missing coordinates (``observed``: a static boolean ``[D]``),
+    each component conditions as a Gaussian, mu_{m|o} = mu_m + S_mo S_oo^{-1} (x_o - mu_o),
+    S_{m|o} = S_mm - S_mo S_oo^{-1} S_om, and its weight becomes w_k N(x_o; mu_o, S_oo) / Z.
+
+    Args:
+      mixture: the data distribution p0.
+      x_observed: ``[D]`` a point (its missing coordinates are ignored).
+      observed: static ``[D]`` booleans, at least one True and one False.
+
+    Returns:
+      The conditional mixture over the ``M`` missing coordinates (in their order).
+    """
+    mask = np.asarray(observed, bool)
+    if mask.shape != (mixture.dim,) or mask.all() or not mask.any():
+        raise ShapeError(
+            f"observed must be [{mixture.dim}] booleans with at least one True and one False, "
+            f"got {mask.tolist()}"
+        )
+    o, m = np.flatnonzero(mask), np.flatnonzero(~mask)
+    s_oo = mixture.covs[:, o][:, :, o]
+    s_mo = mixture.covs[:, m][:, :, o]
+    s_mm = mixture.covs[:, m][:, :, m]
+    x_o = jnp.asarray(x_observed)[o]
+    gain = jnp.linalg.solve(s_oo, jnp.swapaxes(s_mo, 1, 2))  # [K, |o|, M] = S_oo^-1 S_om
+    means = mixture.means[:, m] + jnp.einsum("koi,ko->ki", gain, x_o - mixture.means[:, o])
+    covs = s_mm - jnp.einsum("kmo,kon->kmn", s_mo, gain)
+    logits = _component_log_probs(mixture.means[:, o], s_oo, x_o[None])[0]
+    weights = jax.nn.softmax(logits + jnp.log(mixture.weights))
+    return GaussianMixture(weights, means, 0.5 * (covs + jnp.swapaxes(covs, 1, 2)))
 
 
 def eps(mixture: GaussianMixture, process, x: jax.Array, t: float | jax.Array) -> jax.Array:

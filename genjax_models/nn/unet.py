@@ -26,8 +26,9 @@ import jax
 import jax.numpy as jnp
 
 from genjax_models.errors import ConfigError, ShapeError
+from genjax_models.nn.conditioning import conditioning_embedding
 from genjax_models.nn.conv import Conv
-from genjax_models.nn.time_embedding import LabelEmbedding, TimeEmbedding, _as_batch
+from genjax_models.nn.time_embedding import TimeEmbedding, _as_batch
 
 
 def _group_norm(channels: int, num_groups: int) -> nn.GroupNorm:
@@ -83,6 +84,7 @@ class UNet(nn.Module):
       embedding: ``"sinusoidal"`` or ``"fourier"`` (see ``time_embedding.py``).
       embedding_scale: the embedding's scale (default per kind).
       num_classes: K for a class-conditional network (labels ``[B]``; K or -1 is the null label).
+      context_dim: E for a network conditioned on ``[B, E]`` context vectors instead.
     """
 
     out_channels: int | None = None
@@ -95,6 +97,7 @@ class UNet(nn.Module):
     embedding: str = "sinusoidal"
     embedding_scale: float | None = None
     num_classes: int | None = None
+    context_dim: int | None = None
 
     @nn.compact
     def __call__(
@@ -142,12 +145,7 @@ class UNet(nn.Module):
 
 
 def _embed(module: nn.Module, batch: int, t_feature, label, dim: int) -> jax.Array:
-    """TimeEmbedding(c) (+ LabelEmbedding(label)) as ``[B, dim]``, built inside ``module``."""
+    """TimeEmbedding(c) (+ the label / context embedding) as ``[B, dim]``, built in ``module``."""
     emb = TimeEmbedding(dim, module.embedding, module.embedding_scale)(_as_batch(t_feature, batch))
-    if module.num_classes is None:
-        if label is not None:
-            raise ConfigError("got labels but the network has num_classes=None; set num_classes")
-        return emb
-    if label is None:
-        label = jnp.full((batch,), module.num_classes, jnp.int32)  # the null label
-    return emb + LabelEmbedding(module.num_classes, dim)(label)
+    cond = conditioning_embedding(module.num_classes, module.context_dim, batch, label, dim)
+    return emb if cond is None else emb + cond

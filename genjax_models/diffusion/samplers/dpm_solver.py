@@ -116,6 +116,8 @@ DPM_SOLVER_PP = Sampler(
     step=_dpm_step,
     init=lambda x, constants, **_: (x, jnp.zeros_like(x), jnp.zeros_like(x)),
     finish=lambda carry, constants, **_: carry[0],
+    state_x=lambda process, carry, t, **_: carry[0],
+    with_x=lambda process, carry, x, t, **_: (x, *carry[1:]),
     default_grid=lambda process: process.solver_grid,
     validate=_dpm_validate,
 )

@@ -69,6 +69,21 @@ def _process_default_grid(process: ForwardProcess) -> str:
     return process.default_grid
 
 
+def _state_is_x(process: ForwardProcess, state: Any, t: Any, **options: Any) -> Any:
+    del process, t, options
+    return state
+
+
+def _x_is_state(process: ForwardProcess, state: Any, x: Any, t: Any, **options: Any) -> Any:
+    del process, state, t, options
+    return x
+
+
+def _grid_intervals(ts: Any, **options: Any) -> tuple[Any, Any]:
+    del options
+    return ts[:-1], ts[1:]
+
+
 class Sampler(NamedTuple):
     """A sampler: its options and four pure functions that the driver runs (module docstring).
 
@@ -86,6 +101,12 @@ class Sampler(NamedTuple):
       stochastic: ``(**options) -> bool``, whether steps draw noise (and need a key).
       default_grid: ``(process) -> grid kind`` used for ``grid="default"``.
       validate: ``(**options) -> None``, raising ConfigError on a bad option value.
+      state_x: ``(process, state, t, **options) -> x_t``, the sample a state holds at time t
+        (default: the state is x); used by inpainting to edit the observed part.
+      with_x: ``(process, state, x_t, t, **options) -> state``, ``state`` holding ``x_t``
+        instead (its other parts, e.g. a multistep history, kept).
+      step_times: ``(ts [K + 1], **options) -> (t_from [L], t_to [L])``, the time each scan
+        step starts and ends at (default: the grid's intervals).
     """
 
     name: str
@@ -98,6 +119,9 @@ class Sampler(NamedTuple):
     stochastic: Callable[..., bool] = _never
     default_grid: Callable[[ForwardProcess], str] = _process_default_grid
     validate: Callable[..., None] = lambda **options: None
+    state_x: Callable[..., Batch] = _state_is_x
+    with_x: Callable[..., PyTree] = _x_is_state
+    step_times: Callable[..., tuple[Array, Array]] = _grid_intervals
 
     def defaults(self) -> dict[str, Any]:
         """Return every option of the sampler with its default (own options, then common)."""
@@ -271,6 +295,7 @@ class PreparedRun(NamedTuple):
       step: ``(state, inputs_i, key_i) -> state``, one step with the options bound.
       finish: ``state -> x``: ``sampler.finish``, then the final denoising step if enabled.
       options: the resolved options.
+      times: the grid ``[K + 1]``, t_max down to t_min.
     """
 
     state: PyTree
@@ -279,6 +304,7 @@ class PreparedRun(NamedTuple):
     step: Callable[[PyTree, PyTree, Array | None], PyTree]
     finish: Callable[[PyTree], Batch]
     options: dict[str, Any]
+    times: Array
 
 
 def prepare_run(
@@ -322,7 +348,7 @@ def prepare_run(
         x = sampler.finish(state, constants, **opts)
         return denoise(x, ts[-1]) if opts["denoise_final"] else x
 
-    return PreparedRun(sampler.init(x, constants, **opts), inputs, keys, step, finish, opts)
+    return PreparedRun(sampler.init(x, constants, **opts), inputs, keys, step, finish, opts, ts)
 
 
 def validate_choice(what: str, value: Any, choices: tuple[Any, ...]) -> None:

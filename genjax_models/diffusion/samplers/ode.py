@@ -75,6 +75,16 @@ def _stage_coefficients(process, ts, nodes: tuple[float, ...], variable: str, dt
     return h, tau, scale, 1.0 / u_stage, -1.0 / u_stage
 
 
+def _state_x(process, y, t, *, variable: str, **_: Any):
+    """x_t = alpha_t y in the sigma variable (y = x / alpha), y itself in t."""
+    return process.alpha(t).astype(y.dtype) * y if variable == "sigma" else y
+
+
+def _with_x(process, y, x, t, *, variable: str, **_: Any):
+    """The state holding x_t: x / alpha_t in the sigma variable."""
+    return x / process.alpha(t).astype(x.dtype) if variable == "sigma" else x
+
+
 def _pf_ode_sampler(method: str) -> Sampler:
     """Return the PF-ODE sampler of the Runge-Kutta tableau ``method`` (module docstring)."""
     tableau: ButcherTableau = TABLEAUS[method]
@@ -106,6 +116,8 @@ def _pf_ode_sampler(method: str) -> Sampler:
         step=step,
         init=lambda x, constants, **_: x if constants[0] is None else x / constants[0],
         finish=lambda y, constants, **_: constants[1] * y,
+        state_x=_state_x,
+        with_x=_with_x,
         validate=lambda variable, **_: validate_choice("ODE variable", variable, VARIABLES),
     )
 

@@ -192,5 +192,9 @@ LANGEVIN = Sampler(
     step=_linear_noisy_step,
     stochastic=_always,
     default_grid=lambda process: "log-snr",
+    # every Langevin step starts and ends at its level (levels ts[1:], each T times)
+    step_times=lambda ts, steps_per_level, **_: (
+        jnp.repeat(ts[1:], steps_per_level), jnp.repeat(ts[1:], steps_per_level)
+    ),
     validate=lambda steps_per_level, **_: validate_count("steps_per_level", steps_per_level, 1),
 )
