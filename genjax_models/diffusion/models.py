@@ -83,6 +83,7 @@ from genjax_models.ode import TRACES, resolve_trace
 from genjax_models.validation import positive_int
 
 ESTIMATORS: tuple[str, ...] = ("pf-ode", "vlb")
+NETWORKS: tuple[str, ...] = ("auto", "mlp", "unet")
 
 
 @functools.lru_cache(maxsize=8)
@@ -101,7 +102,6 @@ def load_class_vectors(path: str) -> np.ndarray:
     if not np.all(np.isfinite(table)):
         raise ConfigError(f"label_embeddings {path!r} holds non-finite values")
     return table.astype(np.float32)
-NETWORKS: tuple[str, ...] = ("auto", "mlp", "unet")
 
 
 def _sampler_option_union() -> tuple[Option, ...]:

@@ -85,7 +85,7 @@ def _grid_intervals(ts: Any, **options: Any) -> tuple[Any, Any]:
 
 
 class Sampler(NamedTuple):
-    """A sampler: its options and four pure functions that the driver runs (module docstring).
+    """A sampler: its options and the pure functions that the driver runs (module docstring).
 
     Attributes:
       name: the registry name.
