@@ -129,6 +129,7 @@ def fit(
         train_transform=data.train_transform,
         ema_decay=config.ema_decay,
         mesh=mesh,
+        compute_dtype=config.compute_dtype,
     )
 
     checkpointer = None

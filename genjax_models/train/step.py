@@ -18,6 +18,8 @@ from genjax_models.data.batching import (
     epochs_spanned,
 )
 from genjax_models.model import GenerativeModel
+from genjax_models.train.mixed_precision import compute_dtype as resolve_compute_dtype
+from genjax_models.train.mixed_precision import with_compute_dtype
 from genjax_models.train.sharding import batch_sharded, replicated
 from genjax_models.train.state import TrainState
 
@@ -39,6 +41,7 @@ def make_update(
     train_transform: Callable[[jax.Array, jax.Array], jax.Array] = lambda x, key: x,
     ema_decay: float = 0.0,
     mesh: Mesh | None = None,
+    compute_dtype: str = "float32",
 ) -> UpdateFn:
     """Return one pure optimiser step ``(state, data, run_key, orders=None) -> (state, metrics)``.
 
@@ -53,9 +56,15 @@ def make_update(
     such as KL warm-up resume exactly too. A model with ``has_post_update`` gets its
     ``post_update(params, batch, key, step=...)`` applied after the optimiser's update.
 
+    ``compute_dtype="bfloat16"`` differentiates the loss with its matmuls and convolutions in
+    bf16 (:func:`~genjax_models.train.mixed_precision.with_compute_dtype`); params, gradients
+    and optimiser state stay float32.
+
     ``orders=(first_epoch, epoch_orders)`` are the data orders that :func:`make_train_step`
     precomputes once per call (the same indices, without a permutation sort every step).
     """
+
+    loss_fn = with_compute_dtype(model.loss, resolve_compute_dtype(compute_dtype))
 
     def update(state: TrainState, data: Batch | jax.Array, run_key: jax.Array, orders=None):
         data = as_batch(data)
@@ -72,7 +81,7 @@ def make_update(
         if mesh is not None:
             batch = jax.lax.with_sharding_constraint(batch, batch_sharded(mesh))
         schedule = {"step": state.step} if getattr(model, "loss_uses_step", False) else {}
-        (loss, metrics), grads = jax.value_and_grad(model.loss, has_aux=True)(
+        (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, batch, loss_key, **schedule
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
