@@ -11,6 +11,8 @@ from genjax_models.errors import ConfigError, unknown_name
 from genjax_models.fields import coerce_fields
 from genjax_models.train.mixed_precision import compute_dtype
 
+INPUT_MODES = ("device", "stream")  # see genjax_models.train.streaming
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine")
 
@@ -44,6 +46,12 @@ class TrainConfig:
         convolutions in bf16 with params, gradients, optimiser state, checkpoints and every
         other operation in float32 (:mod:`genjax_models.train.mixed_precision`; for GPU/TPU,
         where bf16 products are several times faster; on CPU it is slower).
+      input: ``device`` (default: the training set replicated on every device, batches
+        gathered inside the jitted step) or ``stream`` (the set stays in host memory, each
+        call's batches are gathered there, same order, and sent split over the devices;
+        :mod:`genjax_models.train.streaming`).
+      prefetch: with ``input=stream``, how many calls' batches a background thread prepares
+        ahead.
     """
 
     steps: int = 1000
@@ -63,6 +71,8 @@ class TrainConfig:
     steps_per_call: int = 10
     num_preview_samples: int = 64
     compute_dtype: str = "float32"
+    input: str = "device"
+    prefetch: int = 2
 
     def __post_init__(self) -> None:
         positive = (
@@ -71,6 +81,7 @@ class TrainConfig:
             "checkpoint_every",
             "keep_checkpoints",
             "steps_per_call",
+            "prefetch",
         )
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -86,6 +97,8 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise unknown_name("schedule", self.schedule, SCHEDULES)
         compute_dtype(self.compute_dtype)  # checks the name
+        if self.input not in INPUT_MODES:
+            raise unknown_name("train input", self.input, INPUT_MODES)
         if self.schedule == "cosine" and self.decay_steps < 1:
             raise ConfigError(
                 "train.schedule=cosine needs train.decay_steps >= 1 (independent of steps)"

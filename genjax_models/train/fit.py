@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -20,7 +21,15 @@ from genjax_models.train.checkpoint import Checkpointer
 from genjax_models.train.config import TrainConfig, learning_rate_schedule, make_optimizer
 from genjax_models.train.sharding import check_batch_divisible, data_mesh, replicate
 from genjax_models.train.state import TrainState
-from genjax_models.train.step import first_nonfinite, make_train_step, make_update
+from genjax_models.train.step import (
+    first_nonfinite,
+    make_batch_update,
+    make_fed_train_step,
+    make_train_step,
+    make_update,
+    split_run_key,
+)
+from genjax_models.train.streaming import HostBatches, Prefetcher
 from genjax_models.workdir import append_metrics, truncate_metrics
 
 
@@ -94,7 +103,9 @@ def fit(
     """Train ``model`` on ``data`` for ``config.steps`` optimiser steps.
 
     The global batch is sharded over ``mesh`` (default: all local devices) and params are
-    replicated. With a ``workdir``, the run resumes from its latest checkpoint, appends
+    replicated. The training set is replicated on every device (``config.input="device"``)
+    or stays on the host and is streamed, each call's batches gathered there in the same
+    order (``"stream"``, :mod:`genjax_models.train.streaming`). With a ``workdir``, the run resumes from its latest checkpoint, appends
     to ``metrics.jsonl`` every ``log_every`` steps, checkpoints every ``checkpoint_every``
     steps and always at the end. A non-finite loss stops the run with
     :class:`NonFiniteLossError` naming the step, and the bad state is never saved.
@@ -118,19 +129,22 @@ def fit(
         )
     state = replicate(init_state(model, data, config), mesh)
     train = training_data(model, data)
-    train_arrays = replicate(jax.tree_util.tree_map(jax.numpy.asarray, train), mesh)
+    streaming = config.input == "stream"
     key = run_key(config)
     optimizer = make_optimizer(config)
     schedule = learning_rate_schedule(config)
-    update = make_update(
-        model,
-        optimizer,
-        batch_size=config.batch_size,
+    step_options = dict(
         train_transform=data.train_transform,
         ema_decay=config.ema_decay,
         mesh=mesh,
         compute_dtype=config.compute_dtype,
     )
+    if streaming:  # the set stays on the host; each call's batches are sent to the devices
+        host_batches = HostBatches(train, split_run_key(key)[0], config.batch_size, mesh)
+        update_on = make_batch_update(model, optimizer, **step_options)
+    else:  # the set replicated on every device, batches gathered in the step
+        train_arrays = replicate(jax.tree_util.tree_map(jax.numpy.asarray, train), mesh)
+        update = make_update(model, optimizer, batch_size=config.batch_size, **step_options)
 
     checkpointer = None
     history: list[dict[str, Any]] = []
@@ -155,13 +169,21 @@ def fit(
         unit="step",
     )
     step, last_saved = start, resumed_from
+    prefetcher = (
+        Prefetcher(host_batches, _calls(start, config), config.prefetch) if streaming else None
+    )
     window_start, window_steps = time.perf_counter(), 0
     try:
         while step < config.steps:
             num = _chunk_length(step, config)
             if num not in compiled:
-                compiled[num] = make_train_step(update, num, mesh, batch_size=config.batch_size)
-            state, metrics = compiled[num](state, train_arrays, key)
+                compiled[num] = (
+                    make_fed_train_step(update_on, mesh)
+                    if streaming
+                    else make_train_step(update, num, mesh, batch_size=config.batch_size)
+                )
+            inputs = prefetcher.next(step, num) if streaming else train_arrays
+            state, metrics = compiled[num](state, inputs, key)
             losses = np.asarray(jax.device_get(metrics["loss"]))
             bad = first_nonfinite(losses)
             if bad is not None:
@@ -199,9 +221,20 @@ def fit(
             checkpointer.save(state)  # always a checkpoint at the end, e.g. steps <= start
     finally:
         bar.close()
+        if prefetcher is not None:
+            prefetcher.close()
         if checkpointer is not None:
             checkpointer.close()
     return FitResult(state=state, history=history, resumed_from=resumed_from)
+
+
+def _calls(start: int, config: TrainConfig) -> Iterator[tuple[int, int]]:
+    """``(step, num_steps)`` of every jitted call from ``start`` to ``config.steps``."""
+    step = start
+    while step < config.steps:
+        num = _chunk_length(step, config)
+        yield step, num
+        step += num
 
 
 def _chunk_length(step: int, config: TrainConfig) -> int:

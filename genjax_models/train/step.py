@@ -25,6 +25,7 @@ from genjax_models.train.state import TrainState
 
 StepFn = Callable[[TrainState, Batch, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
 UpdateFn = Callable[..., tuple[TrainState, dict[str, jax.Array]]]
+BatchUpdateFn = Callable[[TrainState, Batch, jax.Array], tuple[TrainState, dict[str, jax.Array]]]
 
 
 def split_run_key(run_key: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -33,51 +34,39 @@ def split_run_key(run_key: jax.Array) -> tuple[jax.Array, jax.Array]:
     return data_key, step_base
 
 
-def make_update(
+def make_batch_update(
     model: GenerativeModel,
     optimizer: optax.GradientTransformation,
     *,
-    batch_size: int,
     train_transform: Callable[[jax.Array, jax.Array], jax.Array] = lambda x, key: x,
     ema_decay: float = 0.0,
     mesh: Mesh | None = None,
     compute_dtype: str = "float32",
-) -> UpdateFn:
-    """Return one pure optimiser step ``(state, data, run_key, orders=None) -> (state, metrics)``.
+) -> BatchUpdateFn:
+    """One pure optimiser step on a given batch: ``(state, raw, run_key) -> (state, metrics)``.
 
-    ``data`` is the whole training set, a :class:`~genjax_models.data.batch.Batch` of arrays
-    ``x [N, *event]`` and labels ``y [N]`` (or ``None``), or a plain array ``x``. The batch for
-    step ``t`` is ``Batch(train_transform(x[idx], k_t'), y[idx])`` with ``idx =
-    batch_indices(data_key, t)``, and the loss key derives from ``k_t = fold_in(step_base, t)``
-    too: a run resumed at step t draws exactly the numbers an uninterrupted run would. With a
-    mesh the batch is constrained to be split over the ``"data"`` axis, so ``jit`` runs the
-    loss data-parallel and all-reduces the gradients. A model with ``loss_uses_step`` gets
-    ``step=state.step`` (the number of optimiser steps taken before this one), so schedules
-    such as KL warm-up resume exactly too. A model with ``has_post_update`` gets its
-    ``post_update(params, batch, key, step=...)`` applied after the optimiser's update.
+    ``raw = Batch(x [B, *event], y [B] or None)`` is the step's batch as stored (before the
+    per-step transform). The step's keys are ``k_t = fold_in(step_base, t)`` with ``t =
+    state.step``, split into the transform key (``train_transform(x, k_t')``: dynamic
+    binarisation, dequantisation) and the loss key, so a run resumed at step t draws exactly
+    the numbers an uninterrupted run would. With a mesh the batch is constrained to be split
+    over the ``"data"`` axis, so ``jit`` runs the loss data-parallel and all-reduces the
+    gradients. A model with ``loss_uses_step`` gets ``step=state.step`` (the number of
+    optimiser steps taken before this one), so schedules such as KL warm-up resume exactly
+    too. A model with ``has_post_update`` gets its ``post_update(params, batch, key,
+    step=...)`` applied after the optimiser's update.
 
     ``compute_dtype="bfloat16"`` differentiates the loss with its matmuls and convolutions in
     bf16 (:func:`~genjax_models.train.mixed_precision.with_compute_dtype`); params, gradients
     and optimiser state stay float32.
-
-    ``orders=(first_epoch, epoch_orders)`` are the data orders that :func:`make_train_step`
-    precomputes once per call (the same indices, without a permutation sort every step).
     """
-
     loss_fn = with_compute_dtype(model.loss, resolve_compute_dtype(compute_dtype))
 
-    def update(state: TrainState, data: Batch | jax.Array, run_key: jax.Array, orders=None):
-        data = as_batch(data)
-        data_key, step_base = split_run_key(run_key)
-        num_examples = data.x.shape[0]
-        if orders is None:
-            idx = batch_indices(data_key, state.step, num_examples, batch_size)
-        else:
-            idx = batch_indices_from_orders(orders[1], orders[0], state.step, batch_size)
+    def update_on(state: TrainState, raw: Batch, run_key: jax.Array):
+        step_base = split_run_key(run_key)[1]
         step_key = jax.random.fold_in(step_base, state.step)
         transform_key, loss_key = jax.random.split(step_key)
-        labels = None if data.y is None else data.y[idx]
-        batch = Batch(train_transform(data.x[idx], transform_key), labels)
+        batch = Batch(train_transform(raw.x, transform_key), raw.y)
         if mesh is not None:
             batch = jax.lax.with_sharding_constraint(batch, batch_sharded(mesh))
         schedule = {"step": state.step} if getattr(model, "loss_uses_step", False) else {}
@@ -97,6 +86,49 @@ def make_update(
             step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema
         )
         return new_state, metrics
+
+    return update_on
+
+
+def make_update(
+    model: GenerativeModel,
+    optimizer: optax.GradientTransformation,
+    *,
+    batch_size: int,
+    train_transform: Callable[[jax.Array, jax.Array], jax.Array] = lambda x, key: x,
+    ema_decay: float = 0.0,
+    mesh: Mesh | None = None,
+    compute_dtype: str = "float32",
+) -> UpdateFn:
+    """Return one pure optimiser step ``(state, data, run_key, orders=None) -> (state, metrics)``.
+
+    ``data`` is the whole training set, a :class:`~genjax_models.data.batch.Batch` of arrays
+    ``x [N, *event]`` and labels ``y [N]`` (or ``None``), or a plain array ``x``. The batch for
+    step ``t`` is ``Batch(x[idx], y[idx])`` with ``idx = batch_indices(data_key, t)``, then
+    the step of :func:`make_batch_update` (same keyword arguments) runs on it.
+
+    ``orders=(first_epoch, epoch_orders)`` are the data orders that :func:`make_train_step`
+    precomputes once per call (the same indices, without a permutation sort every step).
+    """
+    update_on = make_batch_update(
+        model,
+        optimizer,
+        train_transform=train_transform,
+        ema_decay=ema_decay,
+        mesh=mesh,
+        compute_dtype=compute_dtype,
+    )
+
+    def update(state: TrainState, data: Batch | jax.Array, run_key: jax.Array, orders=None):
+        data = as_batch(data)
+        data_key = split_run_key(run_key)[0]
+        num_examples = data.x.shape[0]
+        if orders is None:
+            idx = batch_indices(data_key, state.step, num_examples, batch_size)
+        else:
+            idx = batch_indices_from_orders(orders[1], orders[0], state.step, batch_size)
+        labels = None if data.y is None else data.y[idx]
+        return update_on(state, Batch(data.x[idx], labels), run_key)
 
     return update
 
@@ -135,6 +167,24 @@ def make_train_step(
             return update(carry, data, run_key, orders)
 
         return jax.lax.scan(body, state, None, length=num_steps)
+
+    if mesh is None:
+        return jax.jit(many, donate_argnums=0)
+    rep = replicated(mesh)
+    return jax.jit(many, donate_argnums=0, out_shardings=(rep, rep))
+
+
+def make_fed_train_step(update_on: BatchUpdateFn, mesh: Mesh | None = None) -> StepFn:
+    """Compile a scan of :func:`make_batch_update` over host-fed batches, with donated state.
+
+    Returns ``train_step(state, batches, run_key) -> (state, metrics)``: ``batches`` is a
+    ``Batch`` of ``x [K, B, *event]`` and ``y [K, B]`` (or ``None``), one row per optimiser
+    step (the streaming input path, :mod:`genjax_models.train.streaming`); every metric is
+    stacked over the K steps. One compile per K, as :func:`make_train_step`.
+    """
+
+    def many(state: TrainState, batches: Batch, run_key: jax.Array):
+        return jax.lax.scan(lambda carry, raw: update_on(carry, raw, run_key), state, batches)
 
     if mesh is None:
         return jax.jit(many, donate_argnums=0)

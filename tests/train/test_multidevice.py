@@ -1,5 +1,6 @@
 """Data parallelism: 8 host devices give the same losses as 1 at the same global batch, a
-checkpoint written on 8 devices restores on 1, and labels are sharded with their examples."""
+checkpoint written on 8 devices restores on 1, labels are sharded with their examples, and the
+streaming input path (batches fed from the host) takes the same steps on 8 devices."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 _SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import dataclasses, json, sys
     import jax
     from genjax_models.data import load_dataset, prepare
     from genjax_models.model import get_model
@@ -30,8 +31,12 @@ _SCRIPT = textwrap.dedent(
         out[n] = [r["loss"] for r in result.history]
         leaf = jax.tree.leaves(result.state.params)[0]
         out[f"{n}_devices_of_params"] = len(leaf.sharding.device_set)
+    # The streaming input path (host-fed batches) on 8 devices: the same steps.
+    streamed = fit(model, data, dataclasses.replace(config, input="stream"),
+                   mesh=data_mesh(jax.devices()), progress=False)
+    out["stream_8"] = [r["loss"] for r in streamed.history]
     # Checkpoint on 8 devices at step 25, resume on 1 device up to step 50.
-    import dataclasses, tempfile
+    import tempfile
     workdir = tempfile.mkdtemp()
     half = dataclasses.replace(config, steps=25, checkpoint_every=25)
     fit(model, data, half, workdir=workdir, mesh=data_mesh(jax.devices()), progress=False)
@@ -62,6 +67,9 @@ _SCRIPT = textwrap.dedent(
     echo_config = TrainConfig(steps=4, batch_size=16, log_every=1, steps_per_call=2)
     echo = fit(Echo((2,)), echo_data, echo_config, mesh=data_mesh(jax.devices()), progress=False)
     out["echo_err"] = [r["err"] for r in echo.history]
+    echo_stream = dataclasses.replace(echo_config, input="stream")
+    echo = fit(Echo((2,)), echo_data, echo_stream, mesh=data_mesh(jax.devices()), progress=False)
+    out["echo_stream_err"] = [r["err"] for r in echo.history]
     print(json.dumps(out))
     """
 )
@@ -91,3 +99,5 @@ def test_eight_devices_match_one_device():
     assert resumed.shape == (50,)
     np.testing.assert_allclose(resumed, one, rtol=1e-4)
     assert out["echo_err"] == [0.0] * 4  # labels travel with their examples on 8 devices
+    assert out["echo_stream_err"] == [0.0] * 4  # ... and when streamed from the host
+    np.testing.assert_allclose(out["stream_8"], eight, rtol=1e-6)  # host-fed: the same steps
