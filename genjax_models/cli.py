@@ -93,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--eval", action="store_true", help="evaluate the test NLL at the end")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    multi = train.add_argument_group(
+        "multi-process (one command per process; all other flags the same)"
+    )
+    multi.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+    multi.add_argument("--num-processes", type=int, metavar="N", help="processes in the run")
+    multi.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1")
+    multi.add_argument(
+        "--distributed",
+        action="store_true",
+        help="let jax.distributed.initialize() detect the above (TPU pods, SLURM, Open MPI)",
+    )
 
     ev = sub.add_parser(
         "eval",
@@ -246,6 +257,10 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """``print`` for the processes other than 0 of a multi-process run: says nothing."""
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from genjax_models.experiment import train_and_evaluate
     from genjax_models.model import model_class
@@ -254,6 +269,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size)):
         if value is not None and value < (0 if flag == "--steps" else 1):
             raise GenjaxError(f"{flag} must be >= {0 if flag == '--steps' else 1}, got {value}")
+    report = print
+    multi = (args.coordinator, args.num_processes, args.process_id)
+    if args.distributed or any(value is not None for value in multi):
+        from genjax_models.train import distributed
+
+        distributed.initialize(*multi, auto=args.distributed)
+        if not distributed.is_writer():  # process 0 reports; the others train quietly
+            report = _quiet
     flags: dict[str, Any] = {}
     if args.data:
         flags["data"] = args.data
@@ -274,16 +297,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     workdir = args.workdir or default_workdir(config, config["model_config"])
     recipe = model_class(args.model).default_run
     if recipe.expected and args.steps is None and not args.config:
-        print(f"default run of {args.model}: {recipe.expected}", file=sys.stderr)
+        report(f"default run of {args.model}: {recipe.expected}", file=sys.stderr)
     result = train_and_evaluate(
         config, workdir, progress=not args.no_progress, eval_split="test" if args.eval else None
     )
     last = result.history[-1] if result.history else {}
     step = int(last.get("step", result.resumed_from or 0))
     if result.resumed_from is not None:
-        print(f"resumed from step {result.resumed_from}")
+        report(f"resumed from step {result.resumed_from}")
         if result.resumed_from >= config["train"]["steps"]:
-            print(
+            report(
                 f"the checkpoint is already at step {result.resumed_from} >= train.steps="
                 f"{config['train']['steps']}: nothing to train (raise --steps to continue)"
             )
@@ -293,16 +316,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         for k in ("loss", "nll", "bits_per_dim")
         if isinstance(last.get(k), float)
     )
-    print(
+    report(
         f"trained {config['model']} on {config['data']} to step {step}"
         + (f": {summary}" if summary else "")
     )
     root = os.path.abspath(workdir)
-    print(f"workdir:  {root}")
+    report(f"workdir:  {root}")
     for name in ("config.json", "metrics.jsonl", "samples.png", "loss.png"):
         if os.path.exists(os.path.join(root, name)):
-            print(f"  {name:<14} {os.path.join(root, name)}")
-    print(f"next: genjax eval --workdir {workdir}")
+            report(f"  {name:<14} {os.path.join(root, name)}")
+    report(f"next: genjax eval --workdir {workdir}")
     return 0
 
 

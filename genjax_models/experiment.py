@@ -21,6 +21,7 @@ from jax.sharding import Mesh
 
 from genjax_models import viz
 from genjax_models.eval import evaluate
+from genjax_models.train.distributed import barrier, is_writer
 from genjax_models.train.fit import FitResult, fit
 from genjax_models.train.run import RESUMABLE_CHANGES, build
 from genjax_models.workdir import claim_workdir, read_metrics, record_config, write_eval
@@ -45,18 +46,28 @@ def train_and_evaluate(
       workdir: the run directory (created, or resumed when it holds the same run).
       progress: show progress bars.
       eval_split: ``"test"`` or ``"train"`` to evaluate the NLL at the end (default: none).
-      mesh: device mesh with a ``"data"`` axis (default: all local devices).
+      mesh: device mesh with a ``"data"`` axis (default: every device of every process;
+        in a multi-process run process 0 alone writes the config, plots and evaluation).
 
     Returns:
       The :class:`~genjax_models.train.FitResult`; with ``eval_split`` the report is also in
       ``WORKDIR/eval_<split>_<estimator>.json``.
     """
     model, prepared, train_config, complete = build(config)
-    resuming = claim_workdir(workdir, complete, RESUMABLE_CHANGES)
+    writer = is_writer()
+    if jax.process_count() > 1:  # every process checks before process 0 writes anything
+        claim_workdir(workdir, complete, RESUMABLE_CHANGES, write=False)
+        barrier("genjax-checked-workdir")
+    resuming = claim_workdir(workdir, complete, RESUMABLE_CHANGES, write=writer)
+    barrier("genjax-claimed-workdir")
     result = fit(model, prepared, train_config, workdir=workdir, mesh=mesh, progress=progress)
+    if not writer:  # process 0 alone records, draws and evaluates
+        return result
     if resuming:  # only now record the continued run's new step budget / intervals
         record_config(workdir, complete)
     params = result.state.eval_params
+    if jax.process_count() > 1:  # host copies: process 0 samples and evaluates on its own
+        params = jax.device_get(params)
     preview_key = jax.random.fold_in(jax.random.key(train_config.seed), 3)
     num_preview = train_config.num_preview_samples
     preview_labels = None  # a conditional model previews every class in turn

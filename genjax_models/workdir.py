@@ -99,8 +99,13 @@ def config_differences(
     ]
 
 
-def claim_workdir(workdir: str, config: dict[str, Any], resumable_changes: Iterable[str]) -> bool:
+def claim_workdir(
+    workdir: str, config: dict[str, Any], resumable_changes: Iterable[str], write: bool = True
+) -> bool:
     """Make ``workdir`` hold this run, or refuse without touching it.
+
+    With ``write=False`` only the checks run (the other processes of a multi-process run,
+    whose process 0 writes).
 
     Returns:
       True when the workdir already held the same run (a resume), False when it was new.
@@ -116,7 +121,8 @@ def claim_workdir(workdir: str, config: dict[str, Any], resumable_changes: Itera
                 f"workdir {workdir} is not empty and has no {CONFIG_FILE}; "
                 "refusing to write into it — choose a new or empty --workdir"
             )
-        record_config(workdir, config)
+        if write:
+            record_config(workdir, config)
         return False
     diffs = config_differences(saved, config, ignore=resumable_changes)
     if diffs:

@@ -19,6 +19,7 @@ from genjax_models.errors import ConfigError, NonFiniteLossError
 from genjax_models.model import GenerativeModel
 from genjax_models.train.checkpoint import Checkpointer
 from genjax_models.train.config import TrainConfig, learning_rate_schedule, make_optimizer
+from genjax_models.train.distributed import is_writer
 from genjax_models.train.sharding import check_batch_divisible, data_mesh, replicate
 from genjax_models.train.state import TrainState
 from genjax_models.train.step import (
@@ -30,7 +31,7 @@ from genjax_models.train.step import (
     split_run_key,
 )
 from genjax_models.train.streaming import HostBatches, Prefetcher
-from genjax_models.workdir import append_metrics, truncate_metrics
+from genjax_models.workdir import append_metrics, read_metrics, truncate_metrics
 
 
 @dataclasses.dataclass
@@ -102,12 +103,13 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``data`` for ``config.steps`` optimiser steps.
 
-    The global batch is sharded over ``mesh`` (default: all local devices) and params are
+    The global batch is sharded over ``mesh`` (default: all devices) and params are
     replicated. The training set is replicated on every device (``config.input="device"``)
     or stays on the host and is streamed, each call's batches gathered there in the same
-    order (``"stream"``, :mod:`genjax_models.train.streaming`). With a ``workdir``, the run resumes from its latest checkpoint, appends
-    to ``metrics.jsonl`` every ``log_every`` steps, checkpoints every ``checkpoint_every``
-    steps and always at the end. A non-finite loss stops the run with
+    order (``"stream"``, :mod:`genjax_models.train.streaming`). With a ``workdir``, the run
+    resumes from its latest checkpoint, appends to ``metrics.jsonl`` every ``log_every``
+    steps (process 0 of a multi-process run), checkpoints every ``checkpoint_every`` steps
+    and always at the end. A non-finite loss stops the run with
     :class:`NonFiniteLossError` naming the step, and the bad state is never saved.
 
     Args:
@@ -115,13 +117,15 @@ def fit(
       data: prepared data (see :func:`genjax_models.data.prepare`).
       config: the training hyper-parameters.
       workdir: run directory for checkpoints and metrics, or ``None`` for an in-memory run.
-      mesh: device mesh with a ``"data"`` axis; default all local devices.
+      mesh: device mesh with a ``"data"`` axis; default every device of every process
+        (:mod:`genjax_models.train.distributed`).
       progress: show a tqdm bar with the loss and steps/s.
 
     Returns:
       A :class:`FitResult`.
     """
     mesh = data_mesh() if mesh is None else mesh
+    writer = is_writer()  # process 0 of a multi-process run writes the metrics
     check_batch_divisible(config.batch_size, mesh)
     if config.batch_size > data.train.shape[0]:
         raise ConfigError(
@@ -156,7 +160,11 @@ def fit(
         if latest is not None:
             state = checkpointer.restore(state, latest)
             resumed_from = latest
-        history = truncate_metrics(workdir, latest or 0)
+        if writer:
+            history = truncate_metrics(workdir, latest or 0)
+        else:  # process 0 rewrites the file; the others only read what it keeps
+            kept = latest or 0
+            history = [r for r in read_metrics(workdir) if int(r.get("step", -1)) <= kept]
 
     start = int(jax.device_get(state.step))
     compiled: dict[int, Any] = {}
@@ -164,7 +172,7 @@ def fit(
     bar = tqdm(
         total=config.steps,
         initial=min(start, config.steps),
-        disable=not progress,
+        disable=not (progress and writer),
         dynamic_ncols=True,
         unit="step",
     )
@@ -210,7 +218,7 @@ def fit(
                 record["preprocessing"] = preprocessing
                 window_start, window_steps = now, 0
                 history.append(record)
-                if workdir is not None:
+                if workdir is not None and writer:
                     append_metrics(workdir, record)
             if checkpointer is not None and (
                 step % config.checkpoint_every == 0 or step == config.steps

@@ -21,12 +21,13 @@ DATA_AXIS = "data"
 
 
 def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """Return a mesh with one ``"data"`` axis over ``devices`` (default: all local devices).
+    """Return a mesh with one ``"data"`` axis over ``devices`` (default: every device of every
+    process, ``jax.devices()``: the local ones in a single-process run).
 
     The mesh is built with the classic constructor, whose axes are ``Auto`` on every
     supported jax version (``jax.make_mesh`` defaults differ between 0.7 and 0.10).
     """
-    devices = list(jax.local_devices() if devices is None else devices)
+    devices = list(jax.devices() if devices is None else devices)
     return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
